@@ -1,0 +1,1 @@
+"""Generated protocol code (make proto). Do not edit by hand."""
