@@ -1,0 +1,198 @@
+"""Milliseconds per suggestion with 10, 100 and 1,000 finished runs.
+
+For each problem, a history of N finished runs (random points of the space, fixed seed) is
+handed to each engine without timing. Then the engine is driven as in a real sequential sweep:
+suggest, evaluate, record the result, suggest again. The first suggestion (cold: nothing cached)
+is reported on its own; the figure compared is the median over the next ``--reps`` suggestions
+(at N+1, N+2, ... finished runs), which is what each suggestion costs once a sweep is going,
+including any reuse of work between suggestions an engine does.
+
+Processes run one at a time here (nothing else of this benchmark competes for the CPU), with
+one thread each for the numeric libraries.
+
+``python -m bench suggest_speed [--quick] [--sizes 10,100,1000] [--reps N]
+[--functions a,b] [--methods m1,m2] [--out DIR]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from typing import Any
+
+import numpy as np
+
+import bench
+from bench.anchors import (
+    ALL_METHODS,
+    LABELS,
+    OURS,
+    RANDOM,
+    OptunaSuggester,
+    Params,
+    available_methods,
+    make_suggester,
+)
+from bench.functions import PROBLEMS
+
+SIZES = (10, 100, 1000)
+FUNCTIONS = ("hartmann6", "ml_like")
+
+
+def random_history(problem_name: str, n: int, seed: int) -> list[tuple[Params, float]]:
+    """``n`` finished runs at random points of the problem's space, with their losses."""
+    problem = PROBLEMS[problem_name]
+    sampler = OptunaSuggester(problem.sweep_config, seed, "random")
+    history = []
+    for _ in range(n):
+        params = sampler.suggest()
+        loss = float(problem.objective(params))
+        sampler.observe(params, loss)
+        history.append((params, loss))
+    return history
+
+
+def time_method(
+    method: str, problem_name: str, history: list[tuple[Params, float]], reps: int, seed: int
+) -> dict[str, Any]:
+    problem = PROBLEMS[problem_name]
+    suggester = make_suggester(method, problem.sweep_config, seed)
+    suggester.preload(history)
+    timings: list[float] = []
+    for _ in range(reps + 1):
+        started = time.perf_counter()
+        params = suggester.suggest()
+        timings.append((time.perf_counter() - started) * 1e3)
+        suggester.observe(params, float(problem.objective(params)))
+    steady = timings[1:]
+    return {
+        "cold_ms": timings[0],
+        "median_ms": float(np.median(steady)),
+        "min_ms": float(np.min(steady)),
+        "max_ms": float(np.max(steady)),
+        "samples_ms": steady,
+    }
+
+
+def markdown(report: dict[str, Any]) -> str:
+    s = report["settings"]
+    methods = s["methods"]
+    lines = [
+        "# Milliseconds per suggestion",
+        "",
+        f"Median of {s['reps']} consecutive suggestions after N finished runs (the history "
+        f"grows by one run per suggestion, as in a real sweep); cold = the first suggestion "
+        f"with nothing cached. One process at a time, 1 thread. Measured {s['finished_at']} "
+        f"with `python -m bench suggest_speed{' --quick' if s['quick'] else ''}` "
+        f"({s['wall_seconds']:.0f} s wall). opensweep commit "
+        f"`{report['environment']['opensweep_commit']}`.",
+        "",
+    ]
+    if report["missing_methods"]:
+        lines += [f"- not run: {LABELS[m]}: {why}" for m, why in report["missing_methods"].items()]
+        lines.append("")
+    others = [m for m in methods if m not in (OURS, RANDOM)]
+    head = "| problem | N | " + " | ".join(f"{LABELS[m]} ms (cold)" for m in methods)
+    if OURS in methods:
+        head += " | " + " | ".join(f"{LABELS[m]} / ours" for m in others)
+    lines += [
+        head + " |",
+        "|---|---|" + "---|" * (len(methods) + (len(others) if OURS in methods else 0)),
+    ]
+    for row in report["rows"]:
+        cells = []
+        for m in methods:
+            r = row["methods"].get(m)
+            cells.append(
+                "error"
+                if r is None or "error" in r
+                else f"{bench.fmt(r['median_ms'])} ({bench.fmt(r['cold_ms'])})"
+            )
+        if OURS in methods:
+            for m in others:
+                ratio = row["ratios_over_ours"].get(m)
+                cells.append("—" if ratio is None else f"{ratio:.1f}x")
+        lines.append(f"| {row['problem']} | {row['n']} | " + " | ".join(cells) + " |")
+    lines.append("")
+    if OURS in methods:
+        lines.append("Ratios > 1 mean opensweep is faster (anchor time / opensweep time).")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m bench suggest_speed", description=__doc__)
+    p.add_argument("--quick", action="store_true", help="sizes 10,100; 3 repetitions")
+    p.add_argument("--sizes", help="comma list of history sizes (default 10,100,1000)")
+    p.add_argument("--reps", type=int, help="timed suggestions per size (default 5; quick 3)")
+    p.add_argument("--functions", help=f"comma list (default {','.join(FUNCTIONS)})")
+    p.add_argument("--methods", help=f"comma list from: {', '.join(ALL_METHODS)}")
+    p.add_argument("--out", help="output directory (default bench/results[/quick])")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    sizes = (
+        [int(x) for x in args.sizes.split(",")]
+        if args.sizes
+        else ([10, 100] if args.quick else list(SIZES))
+    )
+    reps = args.reps or (3 if args.quick else 5)
+    problems = args.functions.split(",") if args.functions else list(FUNCTIONS)
+    if any(p not in PROBLEMS for p in problems):
+        print(f"unknown problem in {problems}", file=sys.stderr)
+        return 2
+    wanted = args.methods.split(",") if args.methods else [m for m in ALL_METHODS if m != RANDOM]
+    methods, missing = available_methods(wanted)
+    for m, why in missing.items():
+        print(f"suggest_speed: skipping {LABELS[m]}: {why}", flush=True)
+    out_dir = bench.results_dir(args.quick, args.out)
+    started = time.monotonic()
+    rows = []
+    failed = False
+    for problem_name in problems:
+        for n in sizes:
+            history = random_history(problem_name, n, seed=1234 + n)
+            row: dict[str, Any] = {"problem": problem_name, "n": n, "methods": {}}
+            for m in methods:
+                try:
+                    r = time_method(m, problem_name, history, reps, seed=7)
+                except Exception as exc:
+                    failed = True
+                    r = {"error": f"{type(exc).__name__}: {exc}"}
+                row["methods"][m] = r
+                shown = r.get("median_ms", float("nan"))
+                print(
+                    f"  {problem_name} N={n} {m}: {shown:.1f} ms {r.get('error', '')}", flush=True
+                )
+            ours = row["methods"].get(OURS, {})
+            row["ratios_over_ours"] = {
+                m: row["methods"][m]["median_ms"] / ours["median_ms"]
+                for m in methods
+                if m != OURS and "median_ms" in ours and "median_ms" in row["methods"][m]
+            }
+            rows.append(row)
+    report = {
+        "benchmark": "suggest_speed",
+        "settings": {
+            "quick": args.quick,
+            "sizes": sizes,
+            "reps": reps,
+            "methods": methods,
+            "wall_seconds": time.monotonic() - started,
+            "finished_at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        },
+        "environment": bench.environment(),
+        "missing_methods": missing,
+        "rows": rows,
+    }
+    bench.write_json(out_dir / "suggest_speed.json", report)
+    (out_dir / "suggest_speed.md").write_text(markdown(report) + "\n")
+    print(markdown(report))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
