@@ -1,0 +1,184 @@
+"""Shared fixtures: a real `controller serve` process on a free loopback port with a temp db.
+
+Usage::
+
+    def test_x(controller):                  # default controller, no token
+        channel = aio_channel(controller.address)
+
+    def test_y(start_controller):            # custom flags
+        ctl = start_controller(token="s3cret", heartbeat_interval=0.3)
+        ctl.kill(); ctl.restart()            # SIGKILL, then serve again on the same db
+
+The controller binds port 0 and prints ``listening on HOST:PORT`` on stderr; the fixture reads
+the address from its log file (stderr goes to a file so a chatty controller never blocks on a
+full pipe). ``ctl.log_text()`` returns that log for assertion messages.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+_LISTENING = re.compile(r"listening on (\S+:\d+)")
+START_TIMEOUT = 30.0
+
+
+class ControllerProcess:
+    """One controller subprocess; restartable on the same database and port."""
+
+    def __init__(self, workdir: Path, db_path: Path, args: list[str], env: dict[str, str]) -> None:
+        self.workdir = workdir
+        self.db_path = db_path
+        self.args = args
+        self.env = env
+        self.address = ""
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.starts = 0
+        self.log_path = workdir / "controller-0.log"
+
+    def start(self, port: int = 0) -> str:
+        """Start serving and wait until the controller prints its address; return it."""
+        self.starts += 1
+        self.log_path = self.workdir / f"controller-{self.starts}.log"
+        log = open(self.log_path, "wb")  # noqa: SIM115 - the child owns it while alive
+        cmd = [
+            sys.executable,
+            "-m",
+            "controller.cli",
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--db",
+            str(self.db_path),
+            *self.args,
+        ]
+        self.proc = subprocess.Popen(
+            cmd, stdout=subprocess.DEVNULL, stderr=log, env=self.env, cwd=self.workdir
+        )
+        log.close()
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            match = _LISTENING.search(self.log_path.read_text(errors="replace"))
+            if match:
+                self.address = match.group(1)
+                return self.address
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"controller exited early:\n{self.log_text()}")
+            time.sleep(0.02)
+        raise RuntimeError(f"controller did not start in {START_TIMEOUT}s:\n{self.log_text()}")
+
+    @property
+    def port(self) -> int:
+        return int(self.address.rpartition(":")[2])
+
+    def log_text(self) -> str:
+        return "".join(
+            p.read_text(errors="replace") for p in sorted(self.workdir.glob("controller-*.log"))
+        )
+
+    def kill(self) -> None:
+        """SIGKILL: no graceful shutdown, no final snapshot."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(timeout=30)
+
+    def terminate(self, timeout: float = 30.0) -> int | None:
+        """SIGTERM and wait for a graceful exit; returns the exit status."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=30)
+        return self.proc.returncode
+
+    def restart(self, same_port: bool = True) -> str:
+        """Start again on the same db (and, by default, the same port, so clients reconnect)."""
+        if self.proc is not None and self.proc.poll() is None:
+            raise RuntimeError("controller is still running; kill() or terminate() it first")
+        port = self.port if same_port and self.address else 0
+        deadline = time.monotonic() + START_TIMEOUT
+        while True:
+            try:
+                return self.start(port)
+            except RuntimeError:
+                # The old socket may linger for a moment after SIGKILL.
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+
+
+StartController = Callable[..., ControllerProcess]
+
+
+@pytest.fixture
+def start_controller(tmp_path: Path) -> Iterator[StartController]:
+    """Factory: ``start_controller(token=None, heartbeat_interval=None, extra_args=())``."""
+    started: list[ControllerProcess] = []
+
+    def _start(
+        token: str | None = None,
+        heartbeat_interval: float | None = None,
+        heartbeat_timeout: float | None = None,
+        extra_args: tuple[str, ...] | list[str] = (),
+        env: dict[str, str] | None = None,
+        db_path: Path | None = None,
+    ) -> ControllerProcess:
+        workdir = tmp_path / f"controller{len(started)}"
+        workdir.mkdir()
+        args: list[str] = []
+        if token is not None:
+            token_file = workdir / "token"
+            token_file.write_text(token + "\n")
+            args += ["--token-file", str(token_file)]
+        if heartbeat_interval is not None:
+            args += ["--heartbeat-interval", str(heartbeat_interval)]
+        if heartbeat_timeout is not None:
+            args += ["--heartbeat-timeout", str(heartbeat_timeout)]
+        args += list(extra_args)
+        child_env = {k: v for k, v in os.environ.items() if not k.startswith("OPENSWEEP_")}
+        child_env["PYTHONUNBUFFERED"] = "1"
+        child_env.update(env or {})
+        ctl = ControllerProcess(workdir, db_path or workdir / "opensweep.db", args, child_env)
+        started.append(ctl)
+        ctl.start()
+        return ctl
+
+    yield _start
+    for ctl in started:
+        if ctl.proc is not None and ctl.proc.poll() is None:
+            ctl.terminate(timeout=15)
+
+
+@pytest.fixture
+def controller(start_controller: StartController) -> ControllerProcess:
+    """A controller with default settings (no token), serving on a free loopback port."""
+    return start_controller()
+
+
+def wait_for(
+    predicate: Callable[[], Any], timeout: float = 30.0, interval: float = 0.05, what: str = ""
+) -> Any:
+    """Poll ``predicate`` until it returns something truthy; AssertionError after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what or predicate}")
+        time.sleep(interval)
