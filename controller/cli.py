@@ -14,6 +14,15 @@ def main(argv: list[str] | None = None) -> int:
 
 def sweep_main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="sweep", description="opensweep sweep client")
-    parser.parse_args(argv)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    validate = commands.add_parser(
+        "validate", help="check a sweep config offline (exit 0 valid, 2 invalid)")
+    validate.add_argument("config", metavar="CONFIG.yaml", help="the sweep config ('-': stdin)")
+    validate.add_argument("--json", action="store_true", help="print the result as JSON")
+    args = parser.parse_args(argv)
+    if args.command == "validate":
+        from controller.validate import run as run_validate
+
+        return run_validate(args.config, as_json=args.json)
     parser.print_help()
     return 0
