@@ -13,6 +13,7 @@ says which ones can run here and why the others cannot, so a missing one is repo
 from __future__ import annotations
 
 import math
+import random
 import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
@@ -115,19 +116,23 @@ class OpensweepSuggester(Suggester):
 class WandbSuggester(Suggester):
     """W&B's open-source engine (``sweeps`` on PyPI), bayes method.
 
-    It draws from numpy's global generator, so the generator is reseeded before each suggestion
-    (per sweep seed and run count) to make runs repeatable.
+    It draws from the global generators of numpy and of ``random``, so both are reseeded before
+    each suggestion (per sweep seed and run count) to make runs repeatable.
     """
 
     def __init__(self, sweep_config: Mapping[str, Any], seed: int) -> None:
         super().__init__(sweep_config, seed)
-        import sweeps
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # pydantic 2 renamed-config-key warning
+            import sweeps
 
         self._sweeps = sweeps
         self._runs: list[Any] = []
 
     def suggest(self) -> Params:
-        np.random.seed((self.seed * 1_000_003 + len(self._runs)) % (2**32))
+        seed = (self.seed * 1_000_003 + len(self._runs)) % (2**32)
+        np.random.seed(seed)
+        random.seed(seed)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             run = self._sweeps.next_run(self.sweep_config, self._runs)
