@@ -68,6 +68,7 @@ DISTRIBUTION_ALIASES: Final = {"categorical_w_probabilities": CATEGORICAL}
 
 MAX_EXACT_INT: Final = 2**53
 """int_uniform bounds stay within what a JSON consumer holds exactly."""
+_FLOAT_MAX: Final = 1.7976931348623157e308
 MAX_EXP_ARG: Final = 709.0
 """exp() of more than this overflows a float."""
 PROBABILITY_TOLERANCE: Final = 1e-6
@@ -214,6 +215,8 @@ def parse_yaml(text: str) -> Any:
         raise ConfigError([Problem("", f"invalid YAML: {e}")]) from None
     except RecursionError:
         raise ConfigError([Problem("", "invalid YAML: nested too deeply")]) from None
+    except (ValueError, TypeError, OverflowError) as e:  # e.g. `!!float abc`, a 5000-digit int
+        raise ConfigError([Problem("", f"invalid YAML: {e}")]) from None
 
 
 def load_config(source: Any) -> SweepConfig:
@@ -336,6 +339,9 @@ class _Parser:
         if isinstance(v, bool):
             result = None
         elif isinstance(v, int):
+            if abs(v) > _FLOAT_MAX:
+                self.problem(path, "must be a finite number (got an integer beyond float range)")
+                return None
             result = v
         elif isinstance(v, float):
             if not math.isfinite(v):
@@ -344,9 +350,12 @@ class _Parser:
             result = v
         elif isinstance(v, str) and _NUMBER.match(v.strip()):
             text = v.strip().replace("_", "")
-            result = int(text) if _INTEGER.match(text) else float(text)
-            if isinstance(result, float) and not math.isfinite(result):
-                self.problem(path, f"must be a finite number (got {v})")
+            try:
+                result = int(text) if _INTEGER.match(text) else float(text)
+            except ValueError:  # more digits than Python converts
+                result = math.inf
+            if not math.isfinite(result) or abs(result) > _FLOAT_MAX:
+                self.problem(path, f"must be a finite number (got {_kind(v)})")
                 return None
             container[key] = result
         if result is None:

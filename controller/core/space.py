@@ -403,9 +403,10 @@ class Parameter:
         if d == INV_LOG_UNIFORM:
             return math.exp(-(lo + u * (hi - lo)))
         if d == INV_LOG_UNIFORM_VALUES:
-            # W&B's documented form: 1 / exp(U(ln(1/max), ln(1/min))).
-            low, high = math.log(1 / hi), math.log(1 / lo)
-            return 1 / math.exp(low + u * (high - low))
+            # W&B's documented form, 1 / exp(U(ln(1/max), ln(1/min))), computed as exp(-U)
+            # with ln(1/x) = -ln(x) so that neither 1/x nor 1/exp(.) can overflow.
+            low, high = -math.log(hi), -math.log(lo)
+            return math.exp(-(low + u * (high - low)))
         raise OpensweepError(f"{self.name}: cannot sample {d}")
 
     # ------------------------------------------------------------------ grid
