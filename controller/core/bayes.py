@@ -1,0 +1,479 @@
+"""Bayesian optimisation for ``method: bayes`` (see docs/bayes.md).
+
+``suggest(config, runs, seed)`` is a pure function: the same config, runs and seed give the
+same suggestion, so replaying the event log reproduces every decision. All randomness comes
+from ``numpy.random.default_rng(seed)``.
+
+Outline:
+
+1. Every run's parameters are encoded into a feature vector in [0, 1]^d: a numeric parameter
+   is one column through :meth:`Parameter.to_unit` (log warping for log distributions, CDFs
+   for normal/beta ones); a categorical parameter is a one-hot block; constants are dropped.
+2. Runs become data: finished and stopped runs give the best value of the metric over their
+   history (W&B's rule); failed and crashed runs, and finished runs that never reported a
+   finite value, get the worst value observed; running runs are *pending*.
+3. Until enough runs have a value (:func:`initial_design_size`), suggestions come from a
+   space-filling design: of a scrambled Sobol set, the point farthest from every run so far.
+4. Then a GP (Matérn 5/2, ARD, MAP hyperparameters; :mod:`controller.core._gp`) is fitted to
+   the values after a bad-tail-compressing power transform; pending runs are added as
+   fantasies at the posterior mean (kriging believer), so concurrent agents spread out.
+5. log expected improvement is maximised over the mixed space: thousands of random, Sobol and
+   local candidates, then L-BFGS-B on the numeric columns and exhaustive moves on each
+   categorical from the best few. The best candidate that no run has already taken wins.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import scipy.optimize
+import scipy.stats
+import scipy.stats.qmc
+
+from controller.core import _gp
+from controller.core.errors import OpensweepError
+from controller.core.runs import (
+    CRASHED,
+    FAILED,
+    FINISHED,
+    MAXIMIZE,
+    RUNNING,
+    STOPPED,
+    RunRecord,
+    best_value,
+    reported_metric,
+)
+from controller.core.space import canonical
+
+if TYPE_CHECKING:
+    from controller.core.config import SweepConfig
+    from controller.core.space import FlatParams, Parameter, ParamPath, SearchSpace
+
+MAX_GP_POINTS = 200
+"""Beyond this many runs with values the GP keeps the best half and a random rest."""
+MAX_FIT_POINTS = 100
+"""Hyperparameters are fitted on at most this many of the GP's points (the O(n^3) part)."""
+N_RANDOM_CANDIDATES = 1024
+N_SOBOL_CANDIDATES = 512
+N_LOCAL_CANDIDATES = 512
+N_STARTS = 5
+_KEY_DECIMALS = 9
+
+
+def initial_design_size(n_dims: int) -> int:
+    """Runs with a value needed before the GP takes over: d + 1, at least 4, at most 10."""
+    return int(min(10, max(4, n_dims + 1)))
+
+
+# --------------------------------------------------------------------------- encoding
+
+
+@dataclass(frozen=True)
+class _Categorical:
+    """A categorical parameter's one-hot block: ``values`` without duplicates, in order."""
+
+    param: Parameter
+    values: tuple[Any, ...]
+    start: int
+
+    def index(self, value: Any) -> int | None:
+        key = canonical(value)
+        return next((k for k, v in enumerate(self.values) if canonical(v) == key), None)
+
+    @property
+    def stop(self) -> int:
+        return self.start + len(self.values)
+
+
+@dataclass
+class SpaceEncoding:
+    """Feature vectors for a search space: numeric columns first, then one-hot blocks.
+
+    ``groups[c]`` is the kernel length-scale group of column ``c``: one per numeric parameter,
+    one per categorical parameter (shared by its block).
+    """
+
+    space: SearchSpace
+    numeric: list[Parameter] = field(default_factory=list)
+    categorical: list[_Categorical] = field(default_factory=list)
+    constants: dict[ParamPath, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        start = 0
+        cats: list[Parameter] = []
+        for param in self.space.parameters:
+            if param.distribution == "constant":
+                self.constants[param.path] = param.grid_values()[0]
+            elif param.is_categorical:
+                cats.append(param)
+            else:
+                self.numeric.append(param)
+        start = len(self.numeric)
+        for param in cats:
+            values = _distinct(param.grid_values())
+            if len(values) == 1:
+                self.constants[param.path] = values[0]
+                continue
+            self.categorical.append(_Categorical(param, values, start))
+            start += len(values)
+        self.dim = start
+        groups = list(range(len(self.numeric)))
+        for j, block in enumerate(self.categorical):
+            groups.extend([len(self.numeric) + j] * len(block.values))
+        self.groups = np.asarray(groups, dtype=np.intp)
+        self.n_groups = len(self.numeric) + len(self.categorical)
+        self.numeric_columns = np.arange(len(self.numeric))
+
+    def encode(self, flat: FlatParams) -> np.ndarray | None:
+        """The run's feature vector, or None when a value is missing or not in the space."""
+        x = np.zeros(self.dim)
+        for i, param in enumerate(self.numeric):
+            if param.path not in flat:
+                return None
+            try:
+                u = float(param.to_unit(flat[param.path]))
+            except (OpensweepError, TypeError, ValueError, OverflowError):
+                return None
+            if not math.isfinite(u):
+                return None
+            x[i] = min(1.0, max(0.0, u))
+        for block in self.categorical:
+            if block.param.path not in flat:
+                return None
+            index = block.index(flat[block.param.path])
+            if index is None:
+                return None
+            x[block.start + index] = 1.0
+        return x
+
+    def decode(self, x: np.ndarray) -> FlatParams:
+        """Parameter values for a feature vector (numeric rounded per distribution)."""
+        flat: dict[ParamPath, Any] = dict(self.constants)
+        for i, param in enumerate(self.numeric):
+            flat[param.path] = param.from_unit(float(min(1.0, max(0.0, x[i]))))
+        for block in self.categorical:
+            flat[block.param.path] = block.values[int(np.argmax(x[block.start : block.stop]))]
+        return {path: flat[path] for path in sorted(flat)}
+
+    def canonical(self, xs: np.ndarray) -> np.ndarray:
+        """Rows snapped to what they decode to (rounded ints/q, hard one-hot)."""
+        out = np.array(xs, dtype=float, copy=True)
+        for row in out:
+            flat = self.decode(row)
+            encoded = self.encode(flat)
+            if encoded is not None:
+                row[:] = encoded
+        return out
+
+    def random(self, rng: np.random.Generator, m: int) -> np.ndarray:
+        xs = np.zeros((m, self.dim))
+        xs[:, : len(self.numeric)] = rng.random((m, len(self.numeric)))
+        for block in self.categorical:
+            picks = rng.integers(0, len(block.values), size=m)
+            xs[np.arange(m), block.start + picks] = 1.0
+        return xs
+
+    def sobol(self, rng: np.random.Generator, m: int) -> np.ndarray:
+        width = len(self.numeric) + len(self.categorical)
+        engine = scipy.stats.qmc.Sobol(d=width, scramble=True, seed=rng)
+        m2 = 1 << max(0, (m - 1).bit_length())
+        u = engine.random(m2)[:m]
+        xs = np.zeros((m, self.dim))
+        xs[:, : len(self.numeric)] = u[:, : len(self.numeric)]
+        for j, block in enumerate(self.categorical):
+            k = len(block.values)
+            picks = np.minimum((u[:, len(self.numeric) + j] * k).astype(int), k - 1)
+            xs[np.arange(m), block.start + picks] = 1.0
+        return xs
+
+    def perturb(
+        self, rng: np.random.Generator, centres: np.ndarray, m: int
+    ) -> np.ndarray:
+        """Local candidates around ``centres``: Gaussian steps of several sizes, categorical
+        flips with probability 1/(number of categorical parameters)."""
+        picks = centres[rng.integers(0, len(centres), size=m)]
+        xs = picks.copy()
+        n = len(self.numeric)
+        if n:
+            scales = rng.choice(np.array([0.01, 0.05, 0.15]), size=(m, 1))
+            mask = rng.random((m, n)) < max(0.2, 1.0 / n)
+            empty = ~mask.any(1)
+            mask[empty, rng.integers(0, n, size=int(empty.sum()))] = True
+            step = rng.normal(0.0, 1.0, size=(m, n)) * scales * mask
+            xs[:, :n] = np.clip(xs[:, :n] + step, 0.0, 1.0)
+        if self.categorical:
+            p = 1.0 / len(self.categorical)
+            for block in self.categorical:
+                flip = rng.random(m) < p
+                if flip.any():
+                    k = len(block.values)
+                    new = rng.integers(0, k, size=int(flip.sum()))
+                    xs[np.ix_(flip, np.arange(block.start, block.stop))] = 0.0
+                    xs[np.flatnonzero(flip), block.start + new] = 1.0
+        return xs
+
+
+def _distinct(values: Sequence[Any]) -> tuple[Any, ...]:
+    """``values`` without repeats (``1`` and ``1.0`` are one value, ``True`` and ``1`` two)."""
+    seen: set[str] = set()
+    out = []
+    for value in values:
+        key = canonical(value)
+        if key not in seen:
+            seen.add(key)
+            out.append(value)
+    return tuple(out)
+
+
+def _key(x: np.ndarray) -> tuple[float, ...]:
+    return tuple(np.round(x, _KEY_DECIMALS).tolist())
+
+
+# --------------------------------------------------------------------------- data
+
+
+@dataclass
+class _Data:
+    x_obs: list[np.ndarray] = field(default_factory=list)
+    y_obs: list[float] = field(default_factory=list)
+    x_failed: list[np.ndarray] = field(default_factory=list)
+    x_pending: list[np.ndarray] = field(default_factory=list)
+    x_all: list[np.ndarray] = field(default_factory=list)
+
+
+def _collect(
+    enc: SpaceEncoding, runs: Sequence[RunRecord], metric: str, goal: str
+) -> _Data:
+    """Sort runs into observations (minimisation units), failures, pending and all points.
+
+    - finished / stopped with a finite value: observation, the best over history + summary;
+    - finished that never reported a finite value, failed, crashed: failure (imputed worst);
+    - stopped without a value: no evidence either way; only its point is remembered;
+    - running (and any state this module does not know): pending.
+    """
+    data = _Data()
+    sign = -1.0 if goal == MAXIMIZE else 1.0
+    for run in runs:
+        x = enc.encode(enc.space.flatten(run.params))
+        if x is None:
+            continue
+        data.x_all.append(x)
+        if run.state in (FINISHED, STOPPED):
+            value = best_value(run, metric, goal)
+            if value is not None:
+                data.x_obs.append(x)
+                data.y_obs.append(sign * value)
+            elif run.state == FINISHED or reported_metric(run, metric):
+                data.x_failed.append(x)
+        elif run.state in (FAILED, CRASHED):
+            data.x_failed.append(x)
+        elif run.state == RUNNING:
+            data.x_pending.append(x)
+        else:
+            data.x_pending.append(x)
+    return data
+
+
+def _compress_bad_tail(y: np.ndarray) -> np.ndarray:
+    """Standardise, then a Yeo-Johnson power transform with lambda <= 1 (minimisation).
+
+    lambda < 1 squeezes large (bad) values and stretches small (good) ones; lambda is never
+    allowed above 1, so the good end of the scale is never compressed. Keeps the GP sane when a
+    few runs are orders of magnitude worse than the rest (diverged losses, Rosenbrock).
+    """
+    sd = float(y.std())
+    if sd <= 1e-12 or not np.all(np.isfinite(y)):
+        return np.zeros_like(y)
+    z = (y - y.mean()) / sd
+    if len(np.unique(z)) < 3:
+        return z
+    with np.errstate(all="ignore"):
+        try:
+            lam = float(scipy.stats.yeojohnson_normmax(z))
+        except (ValueError, FloatingPointError, RuntimeError):
+            return z
+        if not math.isfinite(lam):
+            return z
+        lam = min(1.0, max(-2.0, lam))
+        out = np.asarray(scipy.stats.yeojohnson(z, lmbda=lam), dtype=float)
+    if not np.all(np.isfinite(out)) or float(out.std()) <= 1e-12:
+        return z
+    return (out - out.mean()) / out.std()
+
+
+def _subset(y: np.ndarray, limit: int, rng: np.random.Generator) -> np.ndarray:
+    """Indices of at most ``limit`` points: the best half, then a random draw of the rest."""
+    n = len(y)
+    if n <= limit:
+        return np.arange(n)
+    order = np.argsort(y, kind="stable")
+    keep_best = order[: limit // 2]
+    rest = order[limit // 2 :]
+    chosen = rng.choice(rest, size=limit - len(keep_best), replace=False)
+    return np.sort(np.concatenate([keep_best, chosen]))
+
+
+# --------------------------------------------------------------------------- acquisition
+
+
+class _Acquisition:
+    def __init__(self, gp: _gp.GaussianProcess, best: float) -> None:
+        self.gp = gp
+        self.best = best
+
+    def __call__(self, xs: np.ndarray) -> np.ndarray:
+        mean, var = self.gp.predict(xs)
+        return _gp.log_expected_improvement(mean, var, self.best)
+
+    def with_grad(self, xs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        mean, var, dmean, dvar = self.gp.predict_with_grad(xs)
+        return _gp.log_expected_improvement_with_grad(mean, var, dmean, dvar, self.best)
+
+
+def _local_numeric(enc: SpaceEncoding, acq: _Acquisition, starts: np.ndarray) -> np.ndarray:
+    """L-BFGS-B on the numeric columns of every start at once (their sum is separable)."""
+    n = len(enc.numeric)
+    if n == 0:
+        return starts
+    fixed = starts.copy()
+
+    def objective(flat: np.ndarray) -> tuple[float, np.ndarray]:
+        xs = fixed.copy()
+        xs[:, :n] = flat.reshape(-1, n)
+        value, grad = acq.with_grad(xs)
+        return -float(value.sum()), -grad[:, :n].ravel()
+
+    result = scipy.optimize.minimize(
+        objective,
+        starts[:, :n].ravel(),
+        jac=True,
+        method="L-BFGS-B",
+        bounds=[(0.0, 1.0)] * (n * len(starts)),
+        options={"maxiter": 100},
+    )
+    out = starts.copy()
+    candidate = np.clip(np.asarray(result.x).reshape(-1, n), 0.0, 1.0)
+    out[:, :n] = candidate
+    better = acq(out) > acq(starts)
+    return np.where(better[:, None], out, starts)
+
+
+def _categorical_moves(enc: SpaceEncoding, acq: _Acquisition, xs: np.ndarray) -> np.ndarray:
+    """For each point, each categorical parameter in turn set to its best value."""
+    out = xs.copy()
+    for row in out:
+        for block in enc.categorical:
+            k = len(block.values)
+            variants = np.repeat(row[None, :], k, axis=0)
+            variants[:, block.start : block.stop] = np.eye(k)
+            row[:] = variants[int(np.argmax(acq(variants)))]
+    return out
+
+
+def _maximise(
+    enc: SpaceEncoding,
+    acq: _Acquisition,
+    centres: np.ndarray,
+    taken: set[tuple[float, ...]],
+    rng: np.random.Generator,
+) -> np.ndarray:
+    candidates = np.vstack(
+        [
+            enc.random(rng, N_RANDOM_CANDIDATES),
+            enc.sobol(rng, N_SOBOL_CANDIDATES),
+            enc.perturb(rng, centres, N_LOCAL_CANDIDATES),
+        ]
+    )
+    values = acq(candidates)
+    order = np.argsort(-values, kind="stable")
+    starts: list[np.ndarray] = []
+    seen: set[tuple[float, ...]] = set()
+    for index in order:
+        key = _key(candidates[index])
+        if key in seen:
+            continue
+        seen.add(key)
+        starts.append(candidates[index])
+        if len(starts) == N_STARTS:
+            break
+    refined = np.array(starts)
+    for _ in range(2):
+        refined = _local_numeric(enc, acq, refined)
+        if enc.categorical:
+            refined = _categorical_moves(enc, acq, refined)
+    pool = np.vstack([refined, candidates[order[:64]]])
+    snapped = enc.canonical(pool)
+    snapped_values = acq(snapped)
+    for index in np.argsort(-snapped_values, kind="stable"):
+        if _key(snapped[index]) not in taken:
+            return snapped[index]
+    # Every good candidate is taken: any untaken candidate at all, best first.
+    rest = enc.canonical(candidates[order])
+    for row in rest:
+        if _key(row) not in taken:
+            return row
+    return snapped[int(np.argmax(snapped_values))]
+
+
+def _space_filling(
+    enc: SpaceEncoding, existing: list[np.ndarray], rng: np.random.Generator
+) -> np.ndarray:
+    """The scrambled-Sobol candidate farthest (maximin) from every existing point."""
+    candidates = enc.canonical(enc.sobol(rng, 256))
+    if not existing:
+        return candidates[0]
+    points = np.array(existing)
+    d2 = ((candidates[:, None, :] - points[None, :, :]) ** 2).sum(-1).min(1)
+    return candidates[int(np.argmax(d2))]
+
+
+# --------------------------------------------------------------------------- entry point
+
+
+def suggest(config: SweepConfig, runs: Sequence[RunRecord], seed: int) -> FlatParams:
+    """The next parameters to run for a ``method: bayes`` sweep.
+
+    Deterministic in (config, runs, seed). Raises :class:`OpensweepError` without a metric.
+    """
+    if config.metric is None:
+        raise OpensweepError("bayes search needs a metric (metric.name and metric.goal)")
+    rng = np.random.default_rng(seed)
+    enc = SpaceEncoding(config.space)
+    if enc.dim == 0:
+        return enc.decode(np.zeros(0))
+    data = _collect(enc, runs, config.metric.name, config.metric.goal)
+    if len(data.y_obs) < initial_design_size(enc.n_groups):
+        return enc.decode(_space_filling(enc, data.x_all, rng))
+
+    x_obs = np.array(data.x_obs)
+    y_obs = np.array(data.y_obs)
+    worst = float(y_obs.max())
+    if data.x_failed:
+        x_model = np.vstack([x_obs, np.array(data.x_failed)])
+        y_model = np.concatenate([y_obs, np.full(len(data.x_failed), worst)])
+    else:
+        x_model, y_model = x_obs, y_obs
+    keep = _subset(y_model, MAX_GP_POINTS, rng)
+    x_model, y_model = x_model[keep], y_model[keep]
+    is_obs = keep < len(y_obs)
+    y_t = _compress_bad_tail(y_model)
+
+    fit = _subset(y_t, MAX_FIT_POINTS, rng)
+    restarts = 2 if len(fit) <= 50 else 1
+    hp = _gp.fit_hyperparameters(x_model[fit], y_t[fit], enc.groups, rng, restarts=restarts)
+    gp = _gp.GaussianProcess(x_model, y_t, enc.groups, hp, y_mean=0.0, y_scale=1.0)
+    mean_obs, _ = gp.predict(x_model[is_obs])
+    best = float(mean_obs.min())
+    if data.x_pending:
+        x_pending = np.array(data.x_pending)
+        fantasy, _ = gp.predict(x_pending)
+        gp = gp.condition(x_pending, fantasy)
+
+    order = np.argsort(y_obs, kind="stable")[:5]
+    taken = {_key(x) for x in data.x_all}
+    chosen = _maximise(enc, _Acquisition(gp, best), x_obs[order], taken, rng)
+    return enc.decode(chosen)
