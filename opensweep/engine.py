@@ -1,0 +1,199 @@
+"""Library mode: opensweep's search engine without a controller, on plain dicts.
+
+For users who drive their own loop (a notebook, a cluster scheduler, another tracker) and only
+want the decisions::
+
+    from opensweep.engine import next_run, stop_runs
+
+    config = {"method": "bayes", "metric": {"name": "loss", "goal": "minimize"},
+              "parameters": {"lr": {"distribution": "log_uniform_values",
+                                    "min": 1e-5, "max": 1e-1},
+                             "optimizer": {"values": ["adam", "sgd"]}}}
+    runs = []
+    for i in range(30):
+        params = next_run(config, runs, seed=i)          # {"lr": ..., "optimizer": ...}
+        loss = train(**params)
+        runs.append({"id": f"run-{i}", "config": params, "state": "finished",
+                     "summary": {"loss": loss}})
+
+The answers are the ones the controller would give for the same runs: both call
+:mod:`controller.core.engine`. Nothing here keeps state between calls, so the caller owns the
+list of runs, and the same ``(config, runs, seed)`` always gives the same answer.
+
+A run is a mapping with these keys:
+
+``id`` (str, required, unique)
+    The run's name; :func:`stop_runs` returns these.
+``config`` (mapping, required)
+    The run's parameter values, nested as :func:`next_run` returns them
+    (``{"optimizer": {"lr": 0.1}}``), or flat with dotted keys (``{"optimizer.lr": 0.1}``).
+    A nested lookup is tried first, so a parameter whose own name contains a dot is found too.
+    Keys that are not parameters are ignored; a ``value:`` (constant) parameter may be left out.
+``state`` (str, required)
+    ``running``, ``finished`` (exit 0), ``failed`` (non-zero exit), ``crashed`` (lost) or
+    ``stopped`` (killed on purpose, e.g. by :func:`stop_runs`). Bayes treats ``running`` runs
+    as pending (it suggests elsewhere) and ``failed``/``crashed`` ones as bad results.
+``summary`` (mapping, optional)
+    The last value of each metric. Defaults to the last value of each key in ``history``.
+``history`` (list of mappings, optional)
+    Every logged record in order, e.g. ``{"loss": 0.3, "_step": 4}``; hyperband counts the
+    n-th logged value of the metric as iteration n. A missing ``_step`` is the record's index.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from controller.core import engine as _engine
+from controller.core.config import SweepConfig, load_config
+from controller.core.errors import OpensweepError
+from controller.core.runs import RUN_STATES, RunRecord
+from controller.core.space import FlatParams, SearchSpace
+
+__all__ = ["EngineInputError", "next_run", "stop_runs", "to_run_record"]
+
+
+_RUN_KEYS = ("id", "config", "state", "summary", "history")
+
+
+class EngineInputError(OpensweepError, ValueError):
+    """A run or argument given to library mode is malformed; the message names which and why."""
+
+
+def _config(config: SweepConfig | Mapping[str, Any] | str) -> SweepConfig:
+    if isinstance(config, SweepConfig):
+        return config
+    if isinstance(config, (Mapping, str)):
+        return load_config(config)
+    raise EngineInputError(
+        f"config must be a dict, a YAML file path or text, or a SweepConfig "
+        f"(got {type(config).__name__})"
+    )
+
+
+def _flat_lookup(space: SearchSpace, values: Mapping[Any, Any]) -> FlatParams:
+    """The space's parameters found in ``values``: nested, dotted-key or tuple-key form.
+
+    A constant left out is filled with its value: it can have no other.
+    """
+    flat = space.flatten(values)
+    for param in space.parameters:
+        path = param.path
+        if path in flat:
+            continue
+        for key in (".".join(path), path):
+            if key in values:
+                flat[path] = values[key]
+                break
+        else:
+            if param.is_constant:
+                flat[path] = param.grid_value(0)
+    return {path: flat[path] for path in space.paths if path in flat}
+
+
+def to_run_record(space: SearchSpace, run: Any, where: str = "run") -> RunRecord:
+    """A :class:`RunRecord` from a run mapping (see the module docstring for its keys).
+
+    Raises :class:`EngineInputError` naming ``where`` and the offending key.
+    """
+    if isinstance(run, RunRecord):
+        return run
+    if not isinstance(run, Mapping):
+        raise EngineInputError(f"{where}: must be a mapping (got {type(run).__name__})")
+    unknown = sorted(str(k) for k in run if k not in _RUN_KEYS)
+    if unknown:
+        raise EngineInputError(
+            f"{where}: unknown key(s) {', '.join(unknown)} "
+            "(expected id, config, state, summary, history)"
+        )
+    run_id = run.get("id")
+    if not isinstance(run_id, str) or not run_id:
+        raise EngineInputError(f"{where}.id: must be a non-empty string (got {run_id!r})")
+    state = run.get("state")
+    if state not in RUN_STATES:
+        raise EngineInputError(
+            f"{where}.state: must be one of {', '.join(RUN_STATES)} (got {state!r})"
+        )
+    values = run.get("config")
+    if not isinstance(values, Mapping):
+        raise EngineInputError(
+            f"{where}.config: must be a mapping of parameter values "
+            f"(got {type(values).__name__})"
+        )
+    history_in = run.get("history", [])
+    if isinstance(history_in, (str, bytes)) or not isinstance(history_in, Sequence):
+        raise EngineInputError(
+            f"{where}.history: must be a list of mappings (got {type(history_in).__name__})"
+        )
+    history: list[dict[str, Any]] = []
+    for i, record in enumerate(history_in):
+        if not isinstance(record, Mapping):
+            raise EngineInputError(
+                f"{where}.history[{i}]: must be a mapping (got {type(record).__name__})"
+            )
+        history.append({"_step": i, **{str(k): v for k, v in record.items()}})
+    summary_in = run.get("summary")
+    if summary_in is None:
+        summary: dict[str, Any] = {}
+        for record in history:
+            summary.update({k: v for k, v in record.items() if k != "_step"})
+    elif isinstance(summary_in, Mapping):
+        summary = {str(k): v for k, v in summary_in.items()}
+    else:
+        raise EngineInputError(
+            f"{where}.summary: must be a mapping (got {type(summary_in).__name__})"
+        )
+    params = space.nest(_flat_lookup(space, values))
+    return RunRecord(id=run_id, params=params, state=state, summary=summary, history=history)
+
+
+def _records(space: SearchSpace, runs: Any) -> list[RunRecord]:
+    if isinstance(runs, (str, bytes, Mapping)) or not isinstance(runs, Sequence):
+        raise EngineInputError(f"runs: must be a list of run mappings (got {type(runs).__name__})")
+    records = [to_run_record(space, run, f"runs[{i}]") for i, run in enumerate(runs)]
+    seen: dict[str, int] = {}
+    for i, record in enumerate(records):
+        if record.id in seen:
+            raise EngineInputError(
+                f"runs[{i}].id: {record.id!r} is also the id of runs[{seen[record.id]}]"
+            )
+        seen[record.id] = i
+    return records
+
+
+def next_run(
+    config: SweepConfig | Mapping[str, Any] | str,
+    runs: Sequence[Mapping[str, Any] | RunRecord],
+    seed: int | None = None,
+) -> dict[str, Any] | None:
+    """The config of the next run to start, nested as the sweep's parameters are, or None.
+
+    None means the method has nothing left to suggest (a grid whose every point is taken or
+    held by a running run). ``seed`` (a non-negative int) makes the answer reproducible; use a
+    different one per call for random search, or leave it out to use ``len(runs)``. A config
+    that is not valid raises :class:`controller.core.errors.ConfigError` listing every problem;
+    a malformed run raises :class:`EngineInputError`. ``run_cap`` and ``metric.target`` are
+    not enforced here: the caller decides when to stop asking.
+    """
+    parsed = _config(config)
+    records = _records(parsed.space, runs)
+    if seed is None:
+        seed = len(records)
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise EngineInputError(f"seed: must be a non-negative int (got {seed!r})")
+    flat = _engine.next_suggestion(parsed, records, seed)
+    return None if flat is None else parsed.space.nest(flat)
+
+
+def stop_runs(
+    config: SweepConfig | Mapping[str, Any] | str,
+    runs: Sequence[Mapping[str, Any] | RunRecord],
+) -> list[str]:
+    """Ids of the ``running`` runs that early termination (hyperband) stops now.
+
+    [] when the config has no ``early_terminate``. The caller does the stopping and should
+    then mark those runs ``stopped``.
+    """
+    parsed = _config(config)
+    return _engine.runs_to_stop(parsed, _records(parsed.space, runs))
