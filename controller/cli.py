@@ -13,16 +13,24 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def sweep_main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="sweep", description="opensweep sweep client")
+    from controller import sweep_cli
+
+    parser = argparse.ArgumentParser(
+        prog="sweep", description="opensweep sweep client",
+        epilog="Exit codes: 0 ok, 1 the controller refused (unknown sweep, wrong state, token "
+        "refused), 2 invalid input, 3 controller unreachable. See docs/cli.md.")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     validate = commands.add_parser(
         "validate", help="check a sweep config offline (exit 0 valid, 2 invalid)")
     validate.add_argument("config", metavar="CONFIG.yaml", help="the sweep config ('-': stdin)")
     validate.add_argument("--json", action="store_true", help="print the result as JSON")
+    sweep_cli.add_commands(commands)
     args = parser.parse_args(argv)
     if args.command == "validate":
         from controller.validate import run as run_validate
 
         return run_validate(args.config, as_json=args.json)
+    if args.command is not None:
+        return sweep_cli.run(args)
     parser.print_help()
     return 0

@@ -11,6 +11,7 @@ TLS: pass ``tls_ca`` (a PEM file of the CA that signed the controller's certific
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,8 +20,10 @@ from typing import Any
 import grpc
 import grpc.aio
 
+from controller.core.config import SweepConfig
 from controller.core.errors import OpensweepError
 from opensweep.v1 import agents_pb2_grpc, sweeps_pb2_grpc
+from opensweep.v1.sweeps_pb2 import CreateSweepRequest
 
 DEFAULT_CONTROLLER = "127.0.0.1:50051"
 CONTROLLER_ENV = "OPENSWEEP_CONTROLLER"
@@ -242,19 +245,36 @@ def agent_stub(channel: grpc.Channel | grpc.aio.Channel) -> agents_pb2_grpc.Agen
     return agents_pb2_grpc.AgentServiceStub(channel)
 
 
+def _unreachable_reason(details: str) -> str:
+    """gRPC's connect failure text is long and repetitive; keep the part a person acts on."""
+    lowered = details.lower()
+    for needle, short in (
+        ("connection refused", "connection refused"),
+        ("name resolution", "host name not found"),
+        ("dns resolution failed", "host name not found"),
+        ("deadline exceeded", "timed out"),
+        ("timeout", "timed out"),
+        ("ssl", "TLS handshake failed"),
+        ("handshake", "TLS handshake failed"),
+    ):
+        if needle in lowered:
+            return short
+    return details or "unavailable"
+
+
 def describe_rpc_error(exc: grpc.RpcError, address: str | None = None) -> str:
-    """One line for a person: what failed and what to do, never a traceback."""
+    """One line for a person: what failed and what to do, never a traceback (nor the token)."""
     code = exc.code() if hasattr(exc, "code") else None
     details = (exc.details() if hasattr(exc, "details") else None) or ""
     where = f" at {address}" if address else ""
     if code == grpc.StatusCode.UNAVAILABLE:
         return (
-            f"cannot reach the controller{where} ({details or 'unavailable'}); is "
+            f"cannot reach the controller{where} ({_unreachable_reason(details)}); is "
             "`controller serve` running there? Set --controller or OPENSWEEP_CONTROLLER."
         )
     if code == grpc.StatusCode.UNAUTHENTICATED:
         return (
-            f"the controller{where} refused the call: {details or 'unauthenticated'} "
+            f"the controller{where} refused the token: {details or 'unauthenticated'} "
             "(set OPENSWEEP_TOKEN or --token-file to the controller's token)"
         )
     if code == grpc.StatusCode.DEADLINE_EXCEEDED:
@@ -262,3 +282,31 @@ def describe_rpc_error(exc: grpc.RpcError, address: str | None = None) -> str:
     if code is None:
         return str(exc)
     return details or code.name.lower()
+
+
+class ControllerError(OpensweepError):
+    """A call to the controller failed; ``code`` is the gRPC status code's name
+    (``"UNAVAILABLE"``, ``"NOT_FOUND"``, ...) so callers can branch without importing grpc, and
+    the message is :func:`describe_rpc_error`'s sentence."""
+
+    def __init__(self, message: str, code: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+    @classmethod
+    def from_rpc(cls, exc: grpc.RpcError, address: str | None = None) -> ControllerError:
+        code = exc.code() if hasattr(exc, "code") else None
+        name = code.name if isinstance(code, grpc.StatusCode) else "UNKNOWN"
+        return cls(describe_rpc_error(exc, address), name)
+
+
+def create_sweep_request(config: SweepConfig, seed: int | None = None) -> CreateSweepRequest:
+    """The CreateSweep request for a config already validated locally.
+
+    The config travels as JSON of ``config.raw`` (numbers already parsed the core's way), so
+    the controller's parse sees exactly what the local one accepted, whatever YAML dialect the
+    file used. ``seed`` 0 or None lets the controller choose (and record) one.
+    """
+    if seed is not None and not 0 <= seed < 2**64:
+        raise ClientSetupError(f"seed must be from 0 to 2**64-1 (got {seed})")
+    return CreateSweepRequest(config=json.dumps(config.raw), seed=seed or 0)
