@@ -177,6 +177,10 @@ class AgentSession:
         self.metric_name = ""
         self.runs: dict[str, _TrackedRun] = {}
         self.completed = 0
+        #: Runs by outcome ("finished", "failed", "stopped"), for the agent's closing line.
+        self.outcomes: dict[str, int] = {}
+        #: Why the agent left, once it has.
+        self.leave_reason: str | None = None
         self._channel: grpc.aio.Channel | None = None
         self._stub: Any = None
         self._outbox: asyncio.Queue[agents_pb2.AgentMessage] | None = None
@@ -535,6 +539,7 @@ class AgentSession:
                 continue
             result, run_dir = await self._execute(reply.run)
             self.completed += 1
+            self.outcomes[result.outcome.value] = self.outcomes.get(result.outcome.value, 0) + 1
             if result.outcome is Outcome.FAILED:
                 consecutive_failures += 1
                 limit = self.settings.max_consecutive_failures
@@ -697,6 +702,7 @@ class AgentSession:
                     break
                 await asyncio.sleep(0.01)
             await asyncio.sleep(0.05)
+        self.leave_reason = reason
         log.info("leaving: %s", reason)
 
 
