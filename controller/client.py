@@ -262,8 +262,12 @@ def _unreachable_reason(details: str) -> str:
     return details or "unavailable"
 
 
-def describe_rpc_error(exc: grpc.RpcError, address: str | None = None) -> str:
-    """One line for a person: what failed and what to do, never a traceback (nor the token)."""
+def describe_rpc_error(
+    exc: grpc.RpcError, address: str | None = None, *, token_sent: bool | None = None
+) -> str:
+    """One line for a person: what failed and what to do, never a traceback (nor the token).
+
+    ``token_sent`` (when the caller knows) tells a missing token from a refused one."""
     code = exc.code() if hasattr(exc, "code") else None
     details = (exc.details() if hasattr(exc, "details") else None) or ""
     where = f" at {address}" if address else ""
@@ -271,6 +275,11 @@ def describe_rpc_error(exc: grpc.RpcError, address: str | None = None) -> str:
         return (
             f"cannot reach the controller{where} ({_unreachable_reason(details)}); is "
             "`controller serve` running there? Set --controller or OPENSWEEP_CONTROLLER."
+        )
+    if code == grpc.StatusCode.UNAUTHENTICATED and token_sent is False:
+        return (
+            f"the controller{where} requires a token and none was given "
+            "(set OPENSWEEP_TOKEN or --token-file to the controller's token)"
         )
     if code == grpc.StatusCode.UNAUTHENTICATED:
         return (
@@ -294,10 +303,12 @@ class ControllerError(OpensweepError):
         self.code = code
 
     @classmethod
-    def from_rpc(cls, exc: grpc.RpcError, address: str | None = None) -> ControllerError:
+    def from_rpc(
+        cls, exc: grpc.RpcError, address: str | None = None, *, token_sent: bool | None = None
+    ) -> ControllerError:
         code = exc.code() if hasattr(exc, "code") else None
         name = code.name if isinstance(code, grpc.StatusCode) else "UNKNOWN"
-        return cls(describe_rpc_error(exc, address), name)
+        return cls(describe_rpc_error(exc, address, token_sent=token_sent), name)
 
 
 def create_sweep_request(config: SweepConfig, seed: int | None = None) -> CreateSweepRequest:

@@ -545,7 +545,9 @@ def _fail(err: TextIO, message: str) -> None:
     err.write(f"sweep: error: {message}\n")
 
 
-def _rpc_exit(exc: grpc.RpcError, args: argparse.Namespace, address: str, err: TextIO) -> int:
+def _rpc_exit(
+    exc: grpc.RpcError, args: argparse.Namespace, address: str, token_sent: bool, err: TextIO
+) -> int:
     code = exc.code() if hasattr(exc, "code") else None
     sweep_id = getattr(args, "sweep_id", "")
     if code == grpc.StatusCode.NOT_FOUND and sweep_id:
@@ -561,7 +563,7 @@ def _rpc_exit(exc: grpc.RpcError, args: argparse.Namespace, address: str, err: T
     if code == grpc.StatusCode.FAILED_PRECONDITION:
         _fail(err, exc.details() or "the sweep is not in a state that allows this")
         return EXIT_FAILED
-    _fail(err, describe_rpc_error(exc, address))
+    _fail(err, describe_rpc_error(exc, address, token_sent=token_sent))
     if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
         return EXIT_UNREACHABLE
     return EXIT_FAILED
@@ -573,6 +575,7 @@ def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None 
     out = out if out is not None else sys.stdout
     err = err if err is not None else sys.stderr
     address = args.controller or ""
+    token: str | None = None
     try:
         address = resolve_address(args.controller)
         token = read_token(args.token_file)
@@ -587,7 +590,7 @@ def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None 
     except grpc.RpcError as exc:
         if exc.code() == grpc.StatusCode.CANCELLED and getattr(args, "follow", False):
             return EXIT_OK
-        return _rpc_exit(exc, args, address, err)
+        return _rpc_exit(exc, args, address, token is not None, err)
     except ClientSetupError as exc:
         _fail(err, str(exc))
         return EXIT_INVALID

@@ -57,5 +57,5 @@ def sweep(
                 # What the local check could not know (the controller's size limits, say).
                 lines = (exc.details() or "invalid config").splitlines()
                 raise ConfigError([Problem("", line) for line in lines if line]) from None
-            raise ControllerError.from_rpc(exc, address) from None
+            raise ControllerError.from_rpc(exc, address, token_sent=bool(secret)) from None
     return str(reply.sweep.id)
