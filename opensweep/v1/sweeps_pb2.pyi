@@ -52,7 +52,7 @@ class RunCounts(_message.Message):
     def __init__(self, running: _Optional[int] = ..., finished: _Optional[int] = ..., failed: _Optional[int] = ..., crashed: _Optional[int] = ..., stopped: _Optional[int] = ...) -> None: ...
 
 class Sweep(_message.Message):
-    __slots__ = ("id", "state", "method", "name", "config_json", "expected_run_count", "run_counts", "metric_name", "metric_goal", "best_run_id", "best_metric", "created_at", "state_reason", "warnings")
+    __slots__ = ("id", "state", "method", "name", "config_json", "expected_run_count", "run_counts", "metric_name", "metric_goal", "best_run_id", "best_metric", "created_at", "state_reason", "warnings", "log_seq", "seed")
     ID_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     METHOD_FIELD_NUMBER: _ClassVar[int]
@@ -67,6 +67,8 @@ class Sweep(_message.Message):
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
     STATE_REASON_FIELD_NUMBER: _ClassVar[int]
     WARNINGS_FIELD_NUMBER: _ClassVar[int]
+    LOG_SEQ_FIELD_NUMBER: _ClassVar[int]
+    SEED_FIELD_NUMBER: _ClassVar[int]
     id: str
     state: SweepState
     method: str
@@ -81,7 +83,9 @@ class Sweep(_message.Message):
     created_at: float
     state_reason: str
     warnings: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, id: _Optional[str] = ..., state: _Optional[_Union[SweepState, str]] = ..., method: _Optional[str] = ..., name: _Optional[str] = ..., config_json: _Optional[str] = ..., expected_run_count: _Optional[int] = ..., run_counts: _Optional[_Union[RunCounts, _Mapping]] = ..., metric_name: _Optional[str] = ..., metric_goal: _Optional[str] = ..., best_run_id: _Optional[str] = ..., best_metric: _Optional[float] = ..., created_at: _Optional[float] = ..., state_reason: _Optional[str] = ..., warnings: _Optional[_Iterable[str]] = ...) -> None: ...
+    log_seq: int
+    seed: int
+    def __init__(self, id: _Optional[str] = ..., state: _Optional[_Union[SweepState, str]] = ..., method: _Optional[str] = ..., name: _Optional[str] = ..., config_json: _Optional[str] = ..., expected_run_count: _Optional[int] = ..., run_counts: _Optional[_Union[RunCounts, _Mapping]] = ..., metric_name: _Optional[str] = ..., metric_goal: _Optional[str] = ..., best_run_id: _Optional[str] = ..., best_metric: _Optional[float] = ..., created_at: _Optional[float] = ..., state_reason: _Optional[str] = ..., warnings: _Optional[_Iterable[str]] = ..., log_seq: _Optional[int] = ..., seed: _Optional[int] = ...) -> None: ...
 
 class MetricRecord(_message.Message):
     __slots__ = ("seq", "step", "values", "time")
@@ -103,7 +107,7 @@ class MetricRecord(_message.Message):
     def __init__(self, seq: _Optional[int] = ..., step: _Optional[int] = ..., values: _Optional[_Mapping[str, float]] = ..., time: _Optional[float] = ...) -> None: ...
 
 class Run(_message.Message):
-    __slots__ = ("id", "sweep_id", "state", "config_json", "agent_id", "grid_index", "summary", "best_metric", "metric_count", "reason", "exit_code", "created_at", "ended_at")
+    __slots__ = ("id", "sweep_id", "state", "config_json", "agent_id", "grid_index", "summary", "best_metric", "metric_count", "reason", "exit_code", "created_at", "ended_at", "log_seq", "suggestion_seed", "stop_reason")
     class SummaryEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -124,6 +128,9 @@ class Run(_message.Message):
     EXIT_CODE_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
     ENDED_AT_FIELD_NUMBER: _ClassVar[int]
+    LOG_SEQ_FIELD_NUMBER: _ClassVar[int]
+    SUGGESTION_SEED_FIELD_NUMBER: _ClassVar[int]
+    STOP_REASON_FIELD_NUMBER: _ClassVar[int]
     id: str
     sweep_id: str
     state: RunState
@@ -137,7 +144,10 @@ class Run(_message.Message):
     exit_code: int
     created_at: float
     ended_at: float
-    def __init__(self, id: _Optional[str] = ..., sweep_id: _Optional[str] = ..., state: _Optional[_Union[RunState, str]] = ..., config_json: _Optional[str] = ..., agent_id: _Optional[str] = ..., grid_index: _Optional[int] = ..., summary: _Optional[_Mapping[str, float]] = ..., best_metric: _Optional[float] = ..., metric_count: _Optional[int] = ..., reason: _Optional[str] = ..., exit_code: _Optional[int] = ..., created_at: _Optional[float] = ..., ended_at: _Optional[float] = ...) -> None: ...
+    log_seq: int
+    suggestion_seed: int
+    stop_reason: str
+    def __init__(self, id: _Optional[str] = ..., sweep_id: _Optional[str] = ..., state: _Optional[_Union[RunState, str]] = ..., config_json: _Optional[str] = ..., agent_id: _Optional[str] = ..., grid_index: _Optional[int] = ..., summary: _Optional[_Mapping[str, float]] = ..., best_metric: _Optional[float] = ..., metric_count: _Optional[int] = ..., reason: _Optional[str] = ..., exit_code: _Optional[int] = ..., created_at: _Optional[float] = ..., ended_at: _Optional[float] = ..., log_seq: _Optional[int] = ..., suggestion_seed: _Optional[int] = ..., stop_reason: _Optional[str] = ...) -> None: ...
 
 class Event(_message.Message):
     __slots__ = ("seq", "type", "version", "time", "sweep_id", "data_json")
@@ -180,10 +190,12 @@ class ListSweepsRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class ListSweepsResponse(_message.Message):
-    __slots__ = ("sweeps",)
+    __slots__ = ("sweeps", "log_seq")
     SWEEPS_FIELD_NUMBER: _ClassVar[int]
+    LOG_SEQ_FIELD_NUMBER: _ClassVar[int]
     sweeps: _containers.RepeatedCompositeFieldContainer[Sweep]
-    def __init__(self, sweeps: _Optional[_Iterable[_Union[Sweep, _Mapping]]] = ...) -> None: ...
+    log_seq: int
+    def __init__(self, sweeps: _Optional[_Iterable[_Union[Sweep, _Mapping]]] = ..., log_seq: _Optional[int] = ...) -> None: ...
 
 class SweepCommandRequest(_message.Message):
     __slots__ = ("sweep_id",)
@@ -198,10 +210,12 @@ class ListRunsRequest(_message.Message):
     def __init__(self, sweep_id: _Optional[str] = ...) -> None: ...
 
 class ListRunsResponse(_message.Message):
-    __slots__ = ("runs",)
+    __slots__ = ("runs", "log_seq")
     RUNS_FIELD_NUMBER: _ClassVar[int]
+    LOG_SEQ_FIELD_NUMBER: _ClassVar[int]
     runs: _containers.RepeatedCompositeFieldContainer[Run]
-    def __init__(self, runs: _Optional[_Iterable[_Union[Run, _Mapping]]] = ...) -> None: ...
+    log_seq: int
+    def __init__(self, runs: _Optional[_Iterable[_Union[Run, _Mapping]]] = ..., log_seq: _Optional[int] = ...) -> None: ...
 
 class GetRunRequest(_message.Message):
     __slots__ = ("run_id",)
