@@ -35,6 +35,9 @@ BENCH_ARGS ?=
 $(BENCH_STAMP): pyproject.toml
 	$(PYTHON) -m venv $(BENCH_VENV)
 	$(BENCH_PY) -m pip install -q --upgrade pip
+	# Optuna's GPSampler needs torch; this exact release is the CPU build on the machine's disk
+	# (asked for on its own first, so nothing later pulls a multi-GB CUDA build from PyPI).
+	$(BENCH_PY) -m pip install -q torch==2.13.0
 	$(BENCH_PY) -m pip install -q -e '.[test,bench]'
 	touch $(BENCH_STAMP)
 

@@ -55,7 +55,15 @@ def environment() -> dict[str, Any]:
         )
     except (OSError, subprocess.SubprocessError):
         commit = None
+    from bench._engine import core_fingerprint, load
+
+    try:
+        engine_source = load()[2]
+    except ImportError as exc:
+        engine_source = f"unavailable: {exc}"
     return {
+        "engine": engine_source,
+        "opensweep_core": core_fingerprint(),
         "python": platform.python_version(),
         "machine": platform.machine(),
         "cpus": os.cpu_count(),

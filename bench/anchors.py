@@ -80,13 +80,17 @@ class Suggester(ABC):
 
 
 class OpensweepSuggester(Suggester):
-    """Library mode: the same pure function the controller calls, fed plain run dicts."""
+    """Library mode: the same pure function the controller calls, fed plain run dicts.
+
+    (Through :mod:`bench._engine`, which calls the core directly until ``opensweep.engine``
+    exists.)
+    """
 
     def __init__(self, sweep_config: Mapping[str, Any], seed: int) -> None:
         super().__init__(sweep_config, seed)
-        from opensweep import engine
+        from bench._engine import load
 
-        self._next_run = engine.next_run
+        self._next_run, _, self.source = load()
         self._runs: list[dict[str, Any]] = []
 
     def suggest(self) -> Params:
@@ -293,9 +297,7 @@ def available_methods(methods: Sequence[str] = ALL_METHODS) -> tuple[list[str], 
     for method in methods:
         try:
             if method == OURS:
-                engine = importlib.import_module("opensweep.engine")
-                if not hasattr(engine, "next_run"):
-                    raise ImportError("opensweep.engine has no next_run yet")
+                importlib.import_module("bench._engine").load()
             elif method in _REQUIRES:
                 for module in _REQUIRES[method]:
                     importlib.import_module(module)

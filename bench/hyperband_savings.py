@@ -100,10 +100,12 @@ NextFn = Callable[[dict[str, Any], list[SimRun], int], dict[str, Any]]
 
 
 def opensweep_next() -> NextFn:
-    from opensweep import engine
+    from bench._engine import load
+
+    next_run, _, _ = load()
 
     def next_params(config: dict[str, Any], runs: list[SimRun], seed: int) -> dict[str, Any]:
-        suggestion = engine.next_run(config, [_plain(r) for r in runs], seed)
+        suggestion = next_run(config, [_plain(r) for r in runs], seed)
         if suggestion is None:
             raise RuntimeError("opensweep.engine.next_run returned None for a random sweep")
         return dict(suggestion)
@@ -142,10 +144,12 @@ def _plain(run: SimRun) -> dict[str, Any]:
 
 
 def opensweep_stop() -> StopFn:
-    from opensweep import engine
+    from bench._engine import load
+
+    _, stop_runs, _ = load()
 
     def stop(config: dict[str, Any], runs: list[SimRun]) -> list[str]:
-        return list(engine.stop_runs(config, [_plain(r) for r in runs]))
+        return list(stop_runs(config, [_plain(r) for r in runs]))
 
     return stop
 
@@ -324,7 +328,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         next_params = opensweep_next()
         ours_stop: StopFn | None = opensweep_stop()
-        source = "`opensweep.engine.next_run` (method random)"
+        source = "opensweep's engine, method random (see environment.engine)"
     except (ImportError, AttributeError) as exc:
         missing["opensweep hyperband"] = f"{type(exc).__name__}: {exc}"
         next_params = wandb_next()

@@ -1,0 +1,476 @@
+"""The controller's throughput, replay and restart, measured against a bare grpcio baseline.
+
+Three figures (issue 3):
+
+1. **Suggestions per second** served to ``--clients`` (64) concurrent agents over loopback,
+   each on its own channel and its own ``Connect`` stream, doing what a real agent does for a
+   run: ``RequestRun`` -> ``RunAssignment``, ``RunStarted``, ``RunEnded`` -> ``Ack``. The
+   controller is the real ``controller serve`` process on a fresh SQLite file (WAL,
+   synchronous=FULL: every assignment and every run end durable before it is answered) with a
+   ``method: random`` sweep. The baseline is ``bench._echo_server``: a bare grpcio asyncio
+   server answering the same messages with canned replies and no work. Both are driven by the
+   same client code in this process, in alternating rounds, so the machine's noise hits both;
+   the figure is the ratio controller / echo (aim >= 0.7).
+2. **Replay**: seconds to rebuild the state from a log of ``--events`` (1,000,000) events —
+   reading every event from the store and folding it — with no snapshot.
+3. **Restart**: seconds from starting ``controller serve`` on that log until it answers a
+   request, with and without a snapshot.
+
+``python -m bench controller [--quick] [--clients N] [--seconds S] [--rounds N]
+[--events N] [--skip-throughput] [--skip-replay] [--out DIR]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import bench
+
+ROOT = Path(__file__).resolve().parent.parent
+
+SWEEP_CONFIG = """\
+method: random
+metric: {name: loss, goal: minimize}
+parameters:
+  learning_rate: {distribution: log_uniform_values, min: 1.0e-5, max: 1.0e-1}
+  batch_size: {values: [16, 32, 64, 128]}
+  optimizer: {values: [adam, sgd, adamw]}
+  dropout: {min: 0.0, max: 0.5}
+"""
+
+
+# --- servers --------------------------------------------------------------------------------
+
+
+@dataclass
+class Server:
+    """A server process under test and the address it listens on."""
+
+    name: str
+    process: subprocess.Popen[bytes]
+    address: str
+    log_path: Path
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=5)
+
+
+_PORT_PATTERNS = (
+    re.compile(r"^PORT (\d+)$"),
+    re.compile(
+        r"(?:listening|serving)\D*?(?:127\.0\.0\.1|localhost|\[::\]|0\.0\.0\.0):(\d+)", re.I
+    ),
+)
+
+
+def _wait_for_port(process: subprocess.Popen[bytes], log_path: Path, timeout: float) -> int:
+    """The port a starting server reports (on stdout or in its log), or an error with its log."""
+    deadline = time.monotonic() + timeout
+    assert process.stdout is not None
+    fd = process.stdout.fileno()
+    os.set_blocking(fd, False)
+    seen = ""
+    while time.monotonic() < deadline:
+        with suppress(BlockingIOError):
+            seen += os.read(fd, 65536).decode(errors="replace")
+        text = seen + "\n" + (log_path.read_text() if log_path.exists() else "")
+        for line in text.splitlines():
+            for pattern in _PORT_PATTERNS:
+                m = pattern.search(line.strip())
+                if m:
+                    return int(m.group(1))
+        if process.poll() is not None:
+            break
+        time.sleep(0.02)
+    log = log_path.read_text() if log_path.exists() else ""
+    raise RuntimeError(
+        f"server did not report a port within {timeout:.0f} s "
+        f"(exit {process.poll()}); stdout: {seen[-2000:]!r}; log: {log[-2000:]!r}"
+    )
+
+
+def _spawn(name: str, argv: list[str], work: Path, timeout: float = 120.0) -> Server:
+    log_path = work / f"{name}.log"
+    with open(log_path, "w") as log:
+        process = subprocess.Popen(
+            argv,
+            stdout=subprocess.PIPE,
+            stderr=log,
+            cwd=ROOT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+    try:
+        port = _wait_for_port(process, log_path, timeout)
+    except BaseException:
+        process.kill()
+        process.wait()
+        raise
+    return Server(name, process, f"127.0.0.1:{port}", log_path)
+
+
+def start_echo(work: Path) -> Server:
+    return _spawn("echo", [sys.executable, "-m", "bench._echo_server", "--port", "0"], work)
+
+
+def controller_argv(db: Path) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "controller.cli",
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "0",
+        "--db",
+        str(db),
+    ]
+
+
+def start_controller(work: Path, db: Path, timeout: float = 300.0) -> Server:
+    return _spawn("controller", controller_argv(db), work, timeout)
+
+
+# --- the agents' side -----------------------------------------------------------------------
+
+
+@dataclass
+class Tally:
+    """What the clients did inside the measured window."""
+
+    assignments: int = 0
+    latencies: list[float] = field(default_factory=list)
+    no_runs: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+async def create_sweep(address: str) -> str:
+    import grpc
+
+    from opensweep.v1 import sweeps_pb2, sweeps_pb2_grpc
+
+    async with grpc.aio.insecure_channel(address) as channel:
+        stub = sweeps_pb2_grpc.SweepServiceStub(channel)
+        reply = await stub.CreateSweep(sweeps_pb2.CreateSweepRequest(config=SWEEP_CONFIG, seed=1))
+        return str(reply.sweep.id)
+
+
+async def _read_kind(call: Any, wanted: tuple[str, ...]) -> Any:
+    """The next message of one of the ``wanted`` kinds (others, e.g. stray acks, skipped)."""
+    import grpc
+
+    while True:
+        message = await call.read()
+        if message is grpc.aio.EOF:
+            raise RuntimeError(f"stream closed while waiting for {wanted}")
+        if message.WhichOneof("kind") in wanted:
+            return message
+
+
+async def _agent(
+    address: str,
+    sweep_id: str,
+    tally: Tally,
+    window: list[float],
+    ready: asyncio.Barrier,
+) -> None:
+    """One simulated agent: register, connect, then run empty runs until the window closes.
+
+    ``window`` is ``[start, end]`` in ``perf_counter`` seconds, set by the driver once every
+    agent is connected (read after the barrier).
+    """
+    import grpc
+
+    from opensweep.v1 import agents_pb2, agents_pb2_grpc, sweeps_pb2
+
+    async with grpc.aio.insecure_channel(address) as channel:
+        stub = agents_pb2_grpc.AgentServiceStub(channel)
+        reg = await stub.RegisterAgent(
+            agents_pb2.RegisterAgentRequest(sweep_id=sweep_id, hostname="bench", pid=os.getpid())
+        )
+        call = stub.Connect()
+        await call.write(agents_pb2.AgentMessage(hello=agents_pb2.Hello(agent_id=reg.agent_id)))
+        await _read_kind(call, ("welcome",))
+        await ready.wait()
+        start, end = window
+        request = agents_pb2.AgentMessage(request_run=agents_pb2.RequestRun())
+        finished = sweeps_pb2.RUN_STATE_FINISHED
+        pid = os.getpid()
+        while time.perf_counter() < end:
+            sent = time.perf_counter()
+            await call.write(request)
+            reply = await _read_kind(call, ("run", "no_run"))
+            got = time.perf_counter()
+            counted = start <= sent and got <= end
+            if reply.WhichOneof("kind") == "no_run":
+                if counted:
+                    tally.no_runs += 1
+                await asyncio.sleep(min(reply.no_run.retry_after_seconds or 0.05, 0.05))
+                continue
+            run_id = reply.run.run_id
+            if counted:
+                tally.assignments += 1
+                tally.latencies.append(got - sent)
+            await call.write(
+                agents_pb2.AgentMessage(run_started=agents_pb2.RunStarted(run_id=run_id, pid=pid))
+            )
+            await call.write(
+                agents_pb2.AgentMessage(
+                    run_ended=agents_pb2.RunEnded(
+                        run_id=run_id, state=finished, exit_code=0, reason="exit status 0"
+                    )
+                )
+            )
+            while True:
+                ack = await _read_kind(call, ("ack",))
+                if ack.ack.run_id == run_id and ack.ack.run_ended:
+                    break
+        await call.write(agents_pb2.AgentMessage(goodbye=agents_pb2.Goodbye(reason="bench done")))
+        await call.done_writing()
+        try:
+            while await call.read() is not grpc.aio.EOF:
+                pass
+        except grpc.aio.AioRpcError:
+            pass
+
+
+async def drive(address: str, sweep_id: str, clients: int, warmup: float, seconds: float) -> Tally:
+    """``clients`` agents at once; counts what happens in [warm-up end, warm-up end + seconds]."""
+    tally = Tally()
+    ready = asyncio.Barrier(clients + 1)
+    window = [0.0, 0.0]
+
+    async def one(i: int) -> None:
+        try:
+            await _agent(address, sweep_id, tally, window, ready)
+        except Exception as exc:
+            tally.errors.append(f"agent {i}: {type(exc).__name__}: {exc}")
+            await ready.abort()
+
+    tasks = [asyncio.create_task(one(i)) for i in range(clients)]
+    with suppress(asyncio.BrokenBarrierError):
+        await ready.wait()
+    now = time.perf_counter()
+    window[0], window[1] = now + warmup, now + warmup + seconds
+    await asyncio.gather(*tasks)
+    return tally
+
+
+def summarise(tally: Tally, seconds: float) -> dict[str, Any]:
+    lat = sorted(tally.latencies)
+
+    def pct(q: float) -> float | None:
+        return lat[min(len(lat) - 1, int(q * len(lat)))] * 1e3 if lat else None
+
+    return {
+        "suggestions_per_s": tally.assignments / seconds,
+        "assignments": tally.assignments,
+        "no_runs": tally.no_runs,
+        "latency_ms_p50": pct(0.5),
+        "latency_ms_p99": pct(0.99),
+        "errors": tally.errors[:5],
+    }
+
+
+@contextmanager
+def _workdir(keep: bool) -> Any:
+    path = Path(tempfile.mkdtemp(prefix="opensweep-bench-"))
+    try:
+        yield path
+    finally:
+        if not keep:
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def throughput(
+    clients: int, seconds: float, warmup: float, rounds: int, work: Path
+) -> dict[str, Any]:
+    """Alternating rounds against the echo baseline and the controller, one process each."""
+    servers: dict[str, Server] = {}
+    missing: dict[str, str] = {}
+    servers["echo"] = start_echo(work)
+    try:
+        servers["controller"] = start_controller(work, work / "throughput.db")
+    except (RuntimeError, OSError) as exc:
+        missing["controller"] = str(exc)
+    try:
+        sweep_ids = {name: asyncio.run(create_sweep(s.address)) for name, s in servers.items()}
+        rows: list[dict[str, Any]] = []
+        for r in range(rounds):
+            # Alternate who goes first so neither always gets the warmer (or noisier) slot.
+            order = list(servers) if r % 2 == 0 else list(reversed(servers))
+            for name in order:
+                tally = asyncio.run(
+                    drive(servers[name].address, sweep_ids[name], clients, warmup, seconds)
+                )
+                row = {"server": name, "round": r, **summarise(tally, seconds)}
+                rows.append(row)
+                print(
+                    f"  round {r} {name}: {row['suggestions_per_s']:.0f} suggestions/s, "
+                    f"p50 {row['latency_ms_p50'] or float('nan'):.1f} ms"
+                    + (f", errors: {row['errors'][0]}" if row["errors"] else ""),
+                    flush=True,
+                )
+    finally:
+        for s in servers.values():
+            s.stop()
+    out: dict[str, Any] = {
+        "clients": clients,
+        "seconds_per_round": seconds,
+        "warmup_seconds": warmup,
+        "rounds": rows,
+        "missing": missing,
+    }
+    rates = {
+        name: [r["suggestions_per_s"] for r in rows if r["server"] == name and not r["errors"]]
+        for name in servers
+    }
+    for name, values in rates.items():
+        out[f"{name}_median_per_s"] = statistics.median(values) if values else None
+    if rates.get("controller") and rates.get("echo"):
+        out["ratio_controller_over_echo"] = statistics.median(
+            rates["controller"]
+        ) / statistics.median(rates["echo"])
+        pairs = [
+            c["suggestions_per_s"] / e["suggestions_per_s"]
+            for c in rows
+            for e in rows
+            if c["server"] == "controller"
+            and e["server"] == "echo"
+            and c["round"] == e["round"]
+            and e["suggestions_per_s"] > 0
+        ]
+        out["ratio_per_round"] = pairs
+    return out
+
+
+def replay_and_restart(events: int, work: Path) -> dict[str, Any]:
+    """Build a log of ``events`` events, then time replay and restarts (needs the store)."""
+    raise ImportError("controller.store has no event log yet")
+
+
+def markdown(report: dict[str, Any]) -> str:
+    s = report["settings"]
+    lines = [
+        "# Controller: throughput, replay, restart",
+        "",
+        f"Measured {s['finished_at']} with `python -m bench controller"
+        f"{' --quick' if s['quick'] else ''}` ({s['wall_seconds']:.0f} s wall). "
+        f"opensweep commit `{report['environment']['opensweep_commit']}`.",
+        "",
+    ]
+    t = report.get("throughput")
+    if t:
+        lines += [
+            "## Suggestions per second, 64 concurrent agents over loopback",
+            "",
+            f"{t['clients']} agents, each on its own channel and stream, cycling RequestRun -> "
+            f"RunAssignment, RunStarted, RunEnded -> Ack; {t['seconds_per_round']:g} s per round "
+            f"after {t['warmup_seconds']:g} s warm-up, echo and controller rounds alternating. "
+            "The controller makes every assignment and every run end durable (SQLite WAL, "
+            "synchronous=FULL) before answering; the echo server answers from memory.",
+            "",
+            "| server | suggestions/s (median) | rounds (suggestions/s) | p50 / p99 latency ms |",
+            "|---|---|---|---|",
+        ]
+        for name in ("echo", "controller"):
+            rows = [r for r in t["rounds"] if r["server"] == name]
+            if not rows:
+                why = t["missing"].get(name, "not run")
+                lines.append(f"| {name} | not run: {why[:200]} | | |")
+                continue
+            lat = rows[-1]
+            lines.append(
+                f"| {name} | {bench.fmt(t.get(f'{name}_median_per_s'))} | "
+                + ", ".join(f"{r['suggestions_per_s']:.0f}" for r in rows)
+                + f" | {bench.fmt(lat['latency_ms_p50'])} / {bench.fmt(lat['latency_ms_p99'])} |"
+            )
+        ratio = t.get("ratio_controller_over_echo")
+        lines += [
+            "",
+            f"**Ratio controller / echo: {bench.fmt(ratio)}** (aim >= 0.7); per round: "
+            + ", ".join(f"{x:.2f}" for x in t.get("ratio_per_round", [])),
+            "",
+        ]
+    r = report.get("replay")
+    if r:
+        lines += ["## Replay and restart", ""]
+        if "error" in r:
+            lines += [f"Not run: {r['error']}", ""]
+        else:
+            lines += r["markdown"]
+    return "\n".join(lines)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m bench controller", description=__doc__)
+    p.add_argument("--quick", action="store_true", help="1 round of 3 s; 100,000 events")
+    p.add_argument("--clients", type=int, default=64, help="concurrent agents (default 64)")
+    p.add_argument("--seconds", type=float, help="measured seconds per round (default 10)")
+    p.add_argument("--warmup", type=float, default=1.0, help="warm-up seconds per round")
+    p.add_argument("--rounds", type=int, help="rounds per server (default 3; quick 1)")
+    p.add_argument("--events", type=int, help="events in the replay log (default 1,000,000)")
+    p.add_argument("--skip-throughput", action="store_true")
+    p.add_argument("--skip-replay", action="store_true")
+    p.add_argument("--keep", action="store_true", help="keep the work directory (logs, dbs)")
+    p.add_argument("--out", help="output directory (default bench/results[/quick])")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    seconds = args.seconds or (3.0 if args.quick else 10.0)
+    rounds = args.rounds or (1 if args.quick else 3)
+    events = args.events or (100_000 if args.quick else 1_000_000)
+    out_dir = bench.results_dir(args.quick, args.out)
+    started = time.monotonic()
+    report: dict[str, Any] = {"benchmark": "controller"}
+    failed = False
+    with _workdir(args.keep) as work:
+        if args.keep:
+            print(f"controller bench: work directory {work}", flush=True)
+        if not args.skip_throughput:
+            print(f"controller bench: throughput, {args.clients} agents", flush=True)
+            report["throughput"] = throughput(args.clients, seconds, args.warmup, rounds, work)
+            failed = failed or bool(report["throughput"]["missing"])
+        if not args.skip_replay:
+            print(f"controller bench: replay and restart, {events:,} events", flush=True)
+            try:
+                report["replay"] = replay_and_restart(events, work)
+            except (ImportError, AttributeError) as exc:
+                report["replay"] = {"error": f"{type(exc).__name__}: {exc}"}
+                failed = True
+    report["settings"] = {
+        "quick": args.quick,
+        "wall_seconds": time.monotonic() - started,
+        "finished_at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+    }
+    report["environment"] = bench.environment()
+    bench.write_json(out_dir / "controller.json", report)
+    (out_dir / "controller.md").write_text(markdown(report) + "\n")
+    print(markdown(report))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
