@@ -529,7 +529,7 @@ def add_commands(commands: Any) -> None:
         sub.add_argument("sweep_id", metavar="ID", type=_sweep_id)
     events = commands.add_parser(
         "events", parents=[common], help="the audit log of a sweep, one event per line")
-    events.add_argument("sweep_id", metavar="ID", type=_sweep_id, nargs="?", default="",
+    events.add_argument("sweep_id", metavar="ID", type=_sweep_id, nargs="?", default=None,
                         help="the sweep (default: every event of the controller)")
     events.add_argument("--json", action="store_true", help="one JSON object per line")
     events.add_argument("--follow", "-f", action="store_true",

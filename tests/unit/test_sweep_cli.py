@@ -339,3 +339,9 @@ def test_opensweep_sweep_validates_locally_with_every_problem() -> None:
         opensweep.sweep(bad, controller=f"127.0.0.1:{closed_port()}")
     paths = {p.path for p in info.value.problems}
     assert {"metric.goal", "parameters.lr.max"} <= paths
+
+
+def test_events_without_an_id_reads_the_whole_log(capsys: pytest.CaptureFixture[str]) -> None:
+    address = f"127.0.0.1:{closed_port()}"
+    assert sweep_main(["events", "--controller", address]) == EXIT_UNREACHABLE
+    assert "cannot reach" in capsys.readouterr().err
