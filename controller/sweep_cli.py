@@ -124,6 +124,8 @@ def sweep_json(sweep: sweeps_pb2.Sweep) -> dict[str, Any]:
         "run_count": sum(counts.values()),
         "best_run": best,
         "created_at": sweep.created_at,
+        "seed": int(sweep.seed),
+        "log_seq": int(sweep.log_seq),
         "warnings": list(sweep.warnings),
         "config": _loads_object(sweep.config_json),
     }
@@ -142,7 +144,9 @@ def run_json(run: sweeps_pb2.Run) -> dict[str, Any]:
         "best_metric": _number(run.best_metric) if run.HasField("best_metric") else None,
         "metric_count": int(run.metric_count),
         "reason": run.reason or None,
+        "stop_reason": run.stop_reason or None,
         "exit_code": int(run.exit_code) if run.HasField("exit_code") else None,
+        "suggestion_seed": int(run.suggestion_seed),
         "created_at": run.created_at,
         "ended_at": run.ended_at or None,
     }
@@ -265,6 +269,7 @@ def render_show(sweep: Mapping[str, Any]) -> str:
     else:
         rows.append(("best run", "-"))
     rows.append(("created", format_time(sweep["created_at"]) + " UTC"))
+    rows.append(("seed", str(sweep["seed"])))
     rows += [("warning", w) for w in sweep["warnings"]]
     width = max(len(field) for field, _ in rows)
     return "\n".join(f"{field:<{width}}  {value}".rstrip() for field, value in rows)

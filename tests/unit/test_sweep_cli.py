@@ -64,6 +64,8 @@ def make_sweep(**overrides: object) -> sweeps_pb2.Sweep:
         best_metric=0.125,
         created_at=1_700_000_000.0,
         warnings=["ignored key 'project'"],
+        seed=8841,
+        log_seq=57,
     )
     for key, value in overrides.items():
         setattr(sweep, key, value)
@@ -107,6 +109,8 @@ def test_sweep_json_has_the_documented_fields() -> None:
         "run_count": 8,
         "best_run": {"id": "k3v9x0qa-0003", "metric": 0.125},
         "created_at": 1_700_000_000.0,
+        "seed": 8841,
+        "log_seq": 57,
         "warnings": ["ignored key 'project'"],
         "config": {"method": "grid", "parameters": {"x": {"values": [1, 2]}}},
     }
@@ -192,6 +196,7 @@ def test_render_show_lists_state_counts_and_best_run() -> None:
     assert lines["runs"] == "8 (running 2, finished 5, failed 1)"
     assert lines["best run"] == "k3v9x0qa-0003  loss=0.125"
     assert lines["warning"] == "ignored key 'project'"
+    assert lines["seed"] == "8841"
 
 
 def test_render_show_says_unbounded_and_no_best_run() -> None:
