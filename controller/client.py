@@ -282,8 +282,9 @@ def describe_rpc_error(
             "(set OPENSWEEP_TOKEN or --token-file to the controller's token)"
         )
     if code == grpc.StatusCode.UNAUTHENTICATED:
+        # The server's own text only restates the protocol; what a person needs is which token.
         return (
-            f"the controller{where} refused the token: {details or 'unauthenticated'} "
+            f"the controller{where} refused the token "
             "(set OPENSWEEP_TOKEN or --token-file to the controller's token)"
         )
     if code == grpc.StatusCode.DEADLINE_EXCEEDED:
