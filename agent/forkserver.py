@@ -47,6 +47,11 @@ def _run_child(function: Callable[[], Any], request: dict[str, Any]) -> None:
         os.dup2(err, 2)
         for fd in (devnull, out, err):
             os.close(fd)
+        # sys.stdout may be something other than fd 1 (a notebook's stream, a test's capture):
+        # the run's output must land in its log files whatever the parent had.
+        sys.stdin = open(0, closefd=False)  # noqa: SIM115
+        sys.stdout = open(1, "w", buffering=1, closefd=False)  # noqa: SIM115
+        sys.stderr = open(2, "w", buffering=1, closefd=False)  # noqa: SIM115
         os.environ.clear()
         os.environ.update(request["env"])
         os.chdir(request["cwd"])
@@ -173,7 +178,7 @@ class ForkLauncher:
         self._starting: dict[int, asyncio.Future[int]] = {}
         self._exits: dict[int, asyncio.Future[int]] = {}
         self._early_exits: dict[int, int] = {}
-        self._reader_installed = False
+        self._reader_loop: asyncio.AbstractEventLoop | None = None
 
     def _on_readable(self) -> None:
         try:
@@ -181,7 +186,9 @@ class ForkLauncher:
         except BlockingIOError:
             return
         if not chunk:
-            asyncio.get_running_loop().remove_reader(self._replies)
+            if self._reader_loop is not None:
+                self._reader_loop.remove_reader(self._replies)
+                self._reader_loop = None
             error = OSError("the function-mode fork server exited")
             for fut in [*self._starting.values(), *self._exits.values()]:
                 if not fut.done():
@@ -206,10 +213,11 @@ class ForkLauncher:
     async def launch(self, argv: Sequence[str] | None, env: Mapping[str, str], cwd: str,
                      stdout_path: str, stderr_path: str) -> ProcessHandle:
         loop = asyncio.get_running_loop()
-        if not self._reader_installed:
+        if self._reader_loop is not loop:
+            # One reader per event loop (function mode uses one loop; tests may use several).
             os.set_blocking(self._replies, False)
             loop.add_reader(self._replies, self._on_readable)
-            self._reader_installed = True
+            self._reader_loop = loop
         token = self._next_token
         self._next_token += 1
         started: asyncio.Future[int] = loop.create_future()
@@ -229,8 +237,9 @@ class ForkLauncher:
 
     def close(self) -> None:
         """Tell the fork server to quit and reap it."""
-        with contextlib.suppress(Exception):
-            asyncio.get_running_loop().remove_reader(self._replies)
+        if self._reader_loop is not None and not self._reader_loop.is_closed():
+            self._reader_loop.remove_reader(self._replies)
+        self._reader_loop = None
         for fd in (self._requests, self._replies):
             with contextlib.suppress(OSError):
                 os.close(fd)
