@@ -57,7 +57,8 @@ def run_line(view: RunView, result: RunResult, metric_name: str) -> str:
     ``run ab12cd34-0003  lr=0.01 optimizer=adam  finished  4.2s  loss=0.0731``."""
     outcome = result.outcome.value
     if result.outcome is not Outcome.FINISHED:
-        outcome += f" ({result.reason})"
+        reason = result.reason.removeprefix(f"{outcome}: ")
+        outcome += f" ({reason})"
     parts = [f"run {view.run_id}", format_params(view.params), outcome,
              format_duration(result.duration)]
     metric = _metric_text(view, metric_name)

@@ -193,6 +193,7 @@ class AgentSession:
         self._signal_count = 0
         self._acked = asyncio.Event()
         self._disconnected_since: float | None = time.monotonic()
+        self._last_stream_error: grpc.aio.AioRpcError | None = None
 
     # ---- public entry -------------------------------------------------------------------
 
@@ -261,7 +262,9 @@ class AgentSession:
         code = exc.code()
         where = self.settings.controller
         if code == grpc.StatusCode.UNAUTHENTICATED:
-            return AgentError(describe_rpc_error(exc, where), EXIT_UNAUTHENTICATED)
+            return AgentError(describe_rpc_error(exc, where,
+                                                 token_sent=self.settings.token is not None),
+                              EXIT_UNAUTHENTICATED)
         if code == grpc.StatusCode.NOT_FOUND and during == "register":
             return AgentError(f"sweep {self.settings.sweep_id!r} does not exist on the "
                               f"controller at {where} ({exc.details()})", EXIT_SWEEP_NOT_FOUND)
@@ -273,11 +276,15 @@ class AgentSession:
         return AgentError(f"the controller at {where} refused {during}: "
                           f"{describe_rpc_error(exc, where)} ({code.name})")
 
-    def _unreachable(self, last_error: str) -> AgentError:
-        return AgentError(f"cannot reach the controller at {self.settings.controller} after "
-                          f"{self.settings.retry_timeout:.0f} s of retrying ({last_error}); is "
-                          "`controller serve` running there? Set --controller or "
-                          "OPENSWEEP_CONTROLLER.", EXIT_UNREACHABLE)
+    def _unreachable(self, last_error: grpc.aio.AioRpcError | None) -> AgentError:
+        if last_error is not None and last_error.code() == grpc.StatusCode.UNAVAILABLE:
+            text = describe_rpc_error(last_error, self.settings.controller)
+        else:
+            why = "no answer" if last_error is None else describe_rpc_error(last_error)
+            text = (f"cannot reach the controller at {self.settings.controller} ({why}); is "
+                    "`controller serve` running there? Set --controller or OPENSWEEP_CONTROLLER.")
+        return AgentError(f"gave up after {self.settings.retry_timeout:g} s of retrying: {text}",
+                          EXIT_UNREACHABLE)
 
     async def _register(self) -> None:
         request = agents_pb2.RegisterAgentRequest(sweep_id=self.settings.sweep_id,
@@ -293,7 +300,7 @@ class AgentSession:
                 if fatal is not None:
                     raise fatal from None
                 if time.monotonic() + backoff > deadline:
-                    raise self._unreachable(exc.details() or exc.code().name) from None
+                    raise self._unreachable(exc) from None
                 log.info("controller not reachable yet (%s); retrying in %.1f s",
                          exc.details() or exc.code().name, backoff)
                 await self._sleep(backoff)
@@ -384,6 +391,7 @@ class AgentSession:
                 if fatal is not None:
                     self._fail(fatal)
                     return
+                self._last_stream_error = exc
                 self._lost(exc.details() or exc.code().name)
             except (TimeoutError, _Disconnected) as exc:
                 self._lost(str(exc) or "no Welcome in time")
@@ -491,7 +499,7 @@ class AgentSession:
             since = self._disconnected_since or time.monotonic()
             remaining = since + self.settings.retry_timeout - time.monotonic()
             if remaining <= 0:
-                raise self._unreachable("no answer")
+                raise self._unreachable(self._last_stream_error)
             self._wake.clear()
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), min(remaining, 1.0))
