@@ -2,7 +2,7 @@
 
 ``python -m bench`` runs every benchmark module (each defines ``main(argv) -> int``);
 ``python -m bench NAME [args]`` runs one. Results land in ``bench/results/`` as JSON, markdown
-and PNG plots. See ``bench/README.md``.
+and PNG plots. See ``docs/benchmarks.md``.
 
 Importing this package pins the numeric libraries to one thread each (unless the caller set the
 variables already): the machine is small and shared, every engine gets the same single core,
