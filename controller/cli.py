@@ -6,8 +6,18 @@ import argparse
 
 
 def main(argv: list[str] | None = None) -> int:
+    """`controller serve ...` (the serve code lives in controller.service.server)."""
+    from controller.service import server
+
     parser = argparse.ArgumentParser(prog="controller", description="opensweep controller")
-    parser.parse_args(argv)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    serve = commands.add_parser(
+        "serve", help="run the controller (gRPC) on an SQLite event log",
+        description="Run the controller. Logs go to stderr; SIGINT/SIGTERM shut down cleanly.")
+    server.build_parser(serve)
+    args = parser.parse_args(argv)
+    if args.command == "serve":
+        return server.main(args)
     parser.print_help()
     return 0
 
@@ -34,3 +44,9 @@ def sweep_main(argv: list[str] | None = None) -> int:
         return sweep_cli.run(args)
     parser.print_help()
     return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(main())

@@ -182,3 +182,149 @@ def wait_for(
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what or predicate}")
         time.sleep(interval)
+
+
+# ----------------------------------------------------------------------------- simulated agents
+
+
+class SimAgent:
+    """A scripted agent speaking the real protocol over real gRPC (no process, no program).
+
+    Tests drive it step by step: ``await a.register(); await a.connect(); msg = await
+    a.request()``. Everything the controller pushes is kept: ``stops`` (StopRun messages) and
+    ``acks`` (Ack messages by run id).
+    """
+
+    def __init__(self, address: str, sweep_id: str, token: str | None = None,
+                 hostname: str = "sim") -> None:
+        from controller.client import agent_stub, aio_channel
+
+        self.address = address
+        self.sweep_id = sweep_id
+        self.hostname = hostname
+        self.channel = aio_channel(address, token=token)
+        self.stub = agent_stub(self.channel)
+        self.agent_id = ""
+        self.heartbeat_interval = 0.0
+        self.call: Any = None
+        self.replies: Any = None
+        self.stops: list[Any] = []
+        self.acks: dict[str, list[Any]] = {}
+        self._ack_event: Any = None
+        self._reader: Any = None
+
+    async def register(self) -> str:
+        from opensweep.v1 import agents_pb2
+
+        reply = await self.stub.RegisterAgent(agents_pb2.RegisterAgentRequest(
+            sweep_id=self.sweep_id, hostname=self.hostname, pid=os.getpid()), timeout=10)
+        self.agent_id = reply.agent_id
+        self.heartbeat_interval = reply.heartbeat_interval_seconds
+        return self.agent_id
+
+    async def connect(self, running: tuple[str, ...] | list[str] = ()) -> None:
+        import asyncio
+
+        from opensweep.v1 import agents_pb2
+
+        self.replies = asyncio.Queue()
+        self._ack_event = asyncio.Event()
+        self.call = self.stub.Connect()
+        await self.call.write(agents_pb2.AgentMessage(hello=agents_pb2.Hello(
+            agent_id=self.agent_id, running_run_ids=list(running))))
+        first = await asyncio.wait_for(self.call.read(), 10)
+        assert first.WhichOneof("kind") == "welcome", first
+        self._reader = asyncio.ensure_future(self._read_loop())
+
+    async def _read_loop(self) -> None:
+        import grpc.aio
+
+        call = self.call
+        try:
+            while True:
+                message = await call.read()
+                if message is grpc.aio.EOF:
+                    break
+                kind = message.WhichOneof("kind")
+                if kind in ("run", "no_run"):
+                    self.replies.put_nowait(message)
+                elif kind == "stop_run":
+                    self.stops.append(message.stop_run)
+                elif kind == "ack":
+                    self.acks.setdefault(message.ack.run_id, []).append(message.ack)
+                    self._ack_event.set()
+        except Exception as exc:  # surfaced to whoever waits for a reply
+            self.replies.put_nowait(exc)
+            self._ack_event.set()
+            return
+        self.replies.put_nowait(EOFError("stream closed"))
+        self._ack_event.set()
+
+    async def send(self, **kind: Any) -> None:
+        from opensweep.v1 import agents_pb2
+
+        await self.call.write(agents_pb2.AgentMessage(**kind))
+
+    async def request(self, timeout: float = 30) -> Any:
+        """RequestRun; returns the ControllerMessage (``run`` or ``no_run``)."""
+        import asyncio
+
+        from opensweep.v1 import agents_pb2
+
+        await self.send(request_run=agents_pb2.RequestRun())
+        reply = await asyncio.wait_for(self.replies.get(), timeout)
+        if isinstance(reply, BaseException):
+            raise reply
+        return reply
+
+    async def wait_ack(self, run_id: str, predicate: Callable[[Any], bool],
+                       timeout: float = 30) -> Any:
+        import asyncio
+
+        async def wait() -> Any:
+            while True:
+                for ack in self.acks.get(run_id, []):
+                    if predicate(ack):
+                        return ack
+                if self._reader is not None and self._reader.done():
+                    raise EOFError("stream closed while waiting for an ack")
+                self._ack_event.clear()
+                await self._ack_event.wait()
+
+        return await asyncio.wait_for(wait(), timeout)
+
+    async def metrics(self, run_id: str, records: list[tuple[int, int, dict[str, float]]]
+                      ) -> Any:
+        """Send (seq, step, values) records and wait until they are acknowledged."""
+        import time as _time
+
+        from opensweep.v1 import agents_pb2, sweeps_pb2
+
+        batch = agents_pb2.MetricsBatch(run_id=run_id, records=[
+            sweeps_pb2.MetricRecord(seq=seq, step=step, values=values, time=_time.time())
+            for seq, step, values in records])
+        await self.send(metrics=batch)
+        through = max(seq for seq, _, _ in records) + 1
+        return await self.wait_ack(run_id, lambda a: a.metrics_through_seq >= through)
+
+    async def end(self, run_id: str, state: str = "finished", exit_code: int | None = 0,
+                  reason: str = "exit status 0") -> Any:
+        from opensweep.v1 import agents_pb2, sweeps_pb2
+
+        ended = agents_pb2.RunEnded(run_id=run_id, reason=reason,
+                                    state=getattr(sweeps_pb2, f"RUN_STATE_{state.upper()}"))
+        if exit_code is not None:
+            ended.exit_code = exit_code
+        await self.send(run_ended=ended)
+        return await self.wait_ack(run_id, lambda a: a.run_ended)
+
+    async def disconnect(self) -> None:
+        if self.call is not None:
+            self.call.cancel()
+        if self._reader is not None:
+            self._reader.cancel()
+        self.call = None
+
+    async def close(self) -> None:
+        await self.disconnect()
+        await self.channel.close()

@@ -1,0 +1,489 @@
+"""The controller's state: a pure fold over its events.
+
+``State`` holds sweeps, runs (with their metric history and derived summary), agents and each
+grid sweep's bookkeeping (cursor, points to re-serve, points held by running runs). It changes
+only through :func:`apply`, one event at a time, in log order; nothing here reads a clock, draws
+a random number or touches a file, so folding the same events always gives an equal state, and
+folding the first ``n`` events gives the state the controller had at sequence number ``n``.
+
+``apply`` mutates the State it is given (a persistent structure would cost too much when a
+million metric events are replayed); callers that need an older state fold a prefix again or
+load a snapshot (:meth:`State.to_json` / :meth:`State.from_json`, plain JSON, never pickle).
+
+The query helpers at the end (``next_grid_index``, ``finish_reason``, ...) are the pure half of
+the controller's decisions: the service asks them what to do and records the answer as events.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from controller.core import events as ev
+from controller.core.errors import OpensweepError
+
+SWEEP_RUNNING = "running"
+SWEEP_PAUSED = "paused"
+SWEEP_FINISHED = "finished"
+SWEEP_STOPPED = "stopped"
+SWEEP_CANCELLED = "cancelled"
+SWEEP_FINAL = frozenset({SWEEP_FINISHED, SWEEP_STOPPED, SWEEP_CANCELLED})
+
+RUN_RUNNING = "running"
+RUN_FINISHED = "finished"
+RUN_FAILED = "failed"
+RUN_CRASHED = "crashed"
+RUN_STOPPED = "stopped"
+RUN_STATES = (RUN_RUNNING, RUN_FINISHED, RUN_FAILED, RUN_CRASHED, RUN_STOPPED)
+RUN_END_STATES = frozenset({RUN_FINISHED, RUN_FAILED, RUN_STOPPED})
+"""States an agent may report in RunEnded (crashed is the controller's verdict)."""
+
+AGENT_ACTIVE = "active"
+AGENT_LOST = "lost"
+AGENT_LEFT = "left"
+
+SNAPSHOT_FORMAT = 1
+"""Bump when the shape of State changes; a snapshot of another format is ignored (full replay)."""
+
+
+class NotFoundError(OpensweepError):
+    """No sweep, run or agent with that id."""
+
+
+class PreconditionError(OpensweepError):
+    """The request is valid but not in the current state (e.g. resuming a cancelled sweep)."""
+
+
+class EventOrderError(OpensweepError):
+    """An event that cannot follow the state it is applied to (a corrupt or foreign log)."""
+
+
+@dataclass
+class Run:
+    """One run. ``history[i]`` is the i-th metric record's values plus ``"_step"``;
+    ``metric_seqs[i]``/``metric_times[i]`` its agent seq and read time."""
+
+    id: str
+    sweep_id: str
+    index: int
+    agent_id: str
+    params: dict[str, Any]
+    grid_index: int | None
+    suggestion_seed: int
+    created_at: float
+    state: str = RUN_RUNNING
+    started_at: float | None = None
+    pid: int | None = None
+    ended_at: float | None = None
+    exit_code: int | None = None
+    reason: str = ""
+    stop_reason: str | None = None
+    next_metric_seq: int = 0
+    history: list[dict[str, Any]] = field(default_factory=list)
+    metric_seqs: list[int] = field(default_factory=list)
+    metric_times: list[float] = field(default_factory=list)
+    summary: dict[str, float] = field(default_factory=dict)
+    best_metric: float | None = None
+
+
+@dataclass
+class Sweep:
+    """One sweep; ``counts`` is runs by state; grid fields are meaningful for ``method: grid``.
+
+    Grid bookkeeping: ``grid_cursor`` is the lowest index never handed out; ``grid_retry`` the
+    points to hand out again (their first run failed or crashed), oldest first;
+    ``grid_retried`` every point ever put in ``grid_retry`` (each is re-served once at most);
+    ``grid_held`` point -> the running run holding it.
+    """
+
+    id: str
+    config: dict[str, Any]
+    seed: int
+    method: str
+    name: str
+    grid_size: int | None
+    run_cap: int | None
+    metric_name: str
+    metric_goal: str
+    metric_target: float | None
+    warnings: list[str]
+    created_at: float
+    state: str = SWEEP_RUNNING
+    state_reason: str = ""
+    run_ids: list[str] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(RUN_STATES, 0))
+    best_run_id: str | None = None
+    best_metric: float | None = None
+    grid_cursor: int = 0
+    grid_retry: list[int] = field(default_factory=list)
+    grid_retried: set[int] = field(default_factory=set)
+    grid_held: dict[int, str] = field(default_factory=dict)
+    agent_ids: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Agent:
+    id: str
+    sweep_id: str
+    hostname: str
+    pid: int
+    registered_at: float
+    state: str = AGENT_ACTIVE
+    reason: str = ""
+    running: set[str] = field(default_factory=set)
+
+
+@dataclass
+class State:
+    """Everything the controller knows; ``seq`` is the number of events folded so far."""
+
+    seq: int = 0
+    sweeps: dict[str, Sweep] = field(default_factory=dict)
+    runs: dict[str, Run] = field(default_factory=dict)
+    agents: dict[str, Agent] = field(default_factory=dict)
+
+    # ------------------------------------------------------------------ lookups
+
+    def sweep(self, sweep_id: str) -> Sweep:
+        sweep = self.sweeps.get(sweep_id)
+        if sweep is None:
+            raise NotFoundError(f"no sweep {sweep_id!r}")
+        return sweep
+
+    def run(self, run_id: str) -> Run:
+        run = self.runs.get(run_id)
+        if run is None:
+            raise NotFoundError(f"no run {run_id!r}")
+        return run
+
+    def agent(self, agent_id: str) -> Agent:
+        agent = self.agents.get(agent_id)
+        if agent is None:
+            raise NotFoundError(f"no agent {agent_id!r}")
+        return agent
+
+    def sweep_runs(self, sweep_id: str) -> list[Run]:
+        return [self.runs[r] for r in self.sweep(sweep_id).run_ids]
+
+    # ------------------------------------------------------------------ snapshots
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-safe dict from which :meth:`from_json` rebuilds an equal State."""
+        return {
+            "format": SNAPSHOT_FORMAT,
+            "seq": self.seq,
+            "sweeps": [_sweep_to_json(s) for s in self.sweeps.values()],
+            "runs": [_run_to_json(r) for r in self.runs.values()],
+            "agents": [_agent_to_json(a) for a in self.agents.values()],
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> State:
+        """The State of :meth:`to_json`; EventOrderError for another snapshot format."""
+        if data.get("format") != SNAPSHOT_FORMAT:
+            raise EventOrderError(f"snapshot format {data.get('format')!r} is not supported")
+        state = cls(seq=int(data["seq"]))
+        for s in data["sweeps"]:
+            sweep = Sweep(**{**s, "grid_retried": set(s["grid_retried"]), "grid_held": {
+                int(k): v for k, v in s["grid_held"].items()}})
+            state.sweeps[sweep.id] = sweep
+        for r in data["runs"]:
+            state.runs[r["id"]] = Run(**r)
+        for a in data["agents"]:
+            state.agents[a["id"]] = Agent(**{**a, "running": set(a["running"])})
+        return state
+
+
+def _sweep_to_json(s: Sweep) -> dict[str, Any]:
+    out = dict(s.__dict__)
+    out["run_ids"] = list(s.run_ids)
+    out["counts"] = dict(s.counts)
+    out["grid_retry"] = list(s.grid_retry)
+    out["grid_retried"] = sorted(s.grid_retried)
+    out["grid_held"] = {str(k): v for k, v in s.grid_held.items()}
+    out["agent_ids"] = list(s.agent_ids)
+    return out
+
+
+def _run_to_json(r: Run) -> dict[str, Any]:
+    return dict(r.__dict__)
+
+
+def _agent_to_json(a: Agent) -> dict[str, Any]:
+    out = dict(a.__dict__)
+    out["running"] = sorted(a.running)
+    return out
+
+
+# ---------------------------------------------------------------------------- the fold
+
+
+def fold(events: Iterable[ev.Event], state: State | None = None) -> State:
+    """Apply ``events`` in order to ``state`` (a new empty State when None) and return it."""
+    state = state if state is not None else State()
+    handlers = _HANDLERS
+    for event in events:
+        handlers[event.TYPE](state, event)
+        state.seq += 1
+    return state
+
+
+def apply(state: State, event: ev.Event) -> None:
+    """Fold one event into ``state`` (in place) and advance ``state.seq`` by one."""
+    _HANDLERS[event.TYPE](state, event)
+    state.seq += 1
+
+
+def _sweep_created(state: State, e: Any) -> None:
+    if e.sweep_id in state.sweeps:
+        raise EventOrderError(f"sweep {e.sweep_id} created twice")
+    state.sweeps[e.sweep_id] = Sweep(
+        id=e.sweep_id,
+        config=e.config,
+        seed=e.seed,
+        method=e.method,
+        name=e.name,
+        grid_size=e.grid_size,
+        run_cap=e.run_cap,
+        metric_name=e.metric_name,
+        metric_goal=e.metric_goal,
+        metric_target=e.metric_target,
+        warnings=list(e.warnings),
+        created_at=e.time,
+    )
+
+
+def _set_sweep_state(new_state: str) -> Callable[[State, Any], None]:
+    def handler(state: State, e: Any) -> None:
+        sweep = state.sweep(e.sweep_id)
+        sweep.state = new_state
+        sweep.state_reason = "" if new_state == SWEEP_RUNNING else e.reason
+
+    return handler
+
+
+def _agent_registered(state: State, e: Any) -> None:
+    agent = state.agents.get(e.agent_id)
+    if agent is None:
+        state.agents[e.agent_id] = Agent(
+            id=e.agent_id, sweep_id=e.sweep_id, hostname=e.hostname, pid=e.pid,
+            registered_at=e.time,
+        )
+        state.sweep(e.sweep_id).agent_ids.append(e.agent_id)
+    else:
+        agent.state = AGENT_ACTIVE
+        agent.reason = ""
+        agent.hostname = e.hostname
+        agent.pid = e.pid
+
+
+def _agent_gone(new_state: str) -> Callable[[State, Any], None]:
+    def handler(state: State, e: Any) -> None:
+        agent = state.agent(e.agent_id)
+        agent.state = new_state
+        agent.reason = e.reason
+
+    return handler
+
+
+def _run_assigned(state: State, e: Any) -> None:
+    sweep = state.sweep(e.sweep_id)
+    if e.run_id in state.runs:
+        raise EventOrderError(f"run {e.run_id} assigned twice")
+    index = e.grid_index
+    if index is not None and index in sweep.grid_held:
+        raise EventOrderError(f"grid point {index} of {sweep.id} handed out while held")
+    run = Run(
+        id=e.run_id,
+        sweep_id=e.sweep_id,
+        index=e.run_index,
+        agent_id=e.agent_id,
+        params=e.params,
+        grid_index=e.grid_index,
+        suggestion_seed=e.suggestion_seed,
+        created_at=e.time,
+    )
+    state.runs[run.id] = run
+    sweep.run_ids.append(run.id)
+    sweep.counts[RUN_RUNNING] += 1
+    agent = state.agents.get(e.agent_id)
+    if agent is not None:
+        agent.running.add(run.id)
+    if index is not None:
+        if index in sweep.grid_retry:
+            sweep.grid_retry.remove(index)
+        elif index >= sweep.grid_cursor:
+            sweep.grid_cursor = index + 1
+        sweep.grid_held[index] = run.id
+
+
+def _run_started(state: State, e: Any) -> None:
+    run = state.run(e.run_id)
+    run.started_at = e.time
+    run.pid = e.pid
+
+
+def _metrics_logged(state: State, e: Any) -> None:
+    run = state.run(e.run_id)
+    sweep = state.sweeps[run.sweep_id]
+    name = sweep.metric_name
+    maximize = sweep.metric_goal == "maximize"
+    history = run.history
+    summary = run.summary
+    best = run.best_metric
+    next_seq = run.next_metric_seq
+    for record in e.records:
+        seq = record["seq"]
+        if seq < next_seq:
+            continue
+        next_seq = seq + 1
+        values = record["values"]
+        entry = dict(values)
+        entry["_step"] = record["step"]
+        history.append(entry)
+        run.metric_seqs.append(seq)
+        run.metric_times.append(record["time"])
+        summary.update(values)
+        if name and name in values:
+            value = values[name]
+            if isinstance(value, int | float) and math.isfinite(value) and (
+                best is None or (value > best if maximize else value < best)
+            ):
+                best = value
+    run.next_metric_seq = next_seq
+    if best is not None and best != run.best_metric:
+        run.best_metric = best
+        current = sweep.best_metric
+        if current is None or (best > current if maximize else best < current):
+            sweep.best_metric = best
+            sweep.best_run_id = run.id
+
+
+def _run_stop_requested(state: State, e: Any) -> None:
+    state.run(e.run_id).stop_reason = e.reason
+
+
+def _end_run(state: State, run: Run, new_state: str, time: float, reason: str) -> None:
+    if run.state != RUN_RUNNING:
+        raise EventOrderError(f"run {run.id} ended twice")
+    sweep = state.sweeps[run.sweep_id]
+    run.state = new_state
+    run.ended_at = time
+    run.reason = reason
+    sweep.counts[RUN_RUNNING] -= 1
+    sweep.counts[new_state] += 1
+    agent = state.agents.get(run.agent_id)
+    if agent is not None:
+        agent.running.discard(run.id)
+    index = run.grid_index
+    if index is not None:
+        if sweep.grid_held.get(index) == run.id:
+            del sweep.grid_held[index]
+        if new_state in (RUN_FAILED, RUN_CRASHED) and index not in sweep.grid_retried:
+            sweep.grid_retried.add(index)
+            sweep.grid_retry.append(index)
+
+
+def _run_ended(state: State, e: Any) -> None:
+    run = state.run(e.run_id)
+    if e.state not in RUN_END_STATES:
+        raise EventOrderError(f"run {run.id} cannot end as {e.state!r}")
+    _end_run(state, run, e.state, e.time, e.reason)
+    run.exit_code = e.exit_code
+
+
+def _run_crashed(state: State, e: Any) -> None:
+    _end_run(state, state.run(e.run_id), RUN_CRASHED, e.time, e.reason)
+
+
+_HANDLERS: dict[str, Callable[[State, Any], None]] = {
+    ev.SweepCreated.TYPE: _sweep_created,
+    ev.SweepPaused.TYPE: _set_sweep_state(SWEEP_PAUSED),
+    ev.SweepResumed.TYPE: _set_sweep_state(SWEEP_RUNNING),
+    ev.SweepStopped.TYPE: _set_sweep_state(SWEEP_STOPPED),
+    ev.SweepCancelled.TYPE: _set_sweep_state(SWEEP_CANCELLED),
+    ev.SweepFinished.TYPE: _set_sweep_state(SWEEP_FINISHED),
+    ev.AgentRegistered.TYPE: _agent_registered,
+    ev.AgentLost.TYPE: _agent_gone(AGENT_LOST),
+    ev.AgentLeft.TYPE: _agent_gone(AGENT_LEFT),
+    ev.RunAssigned.TYPE: _run_assigned,
+    ev.RunStarted.TYPE: _run_started,
+    ev.MetricsLogged.TYPE: _metrics_logged,
+    ev.RunStopRequested.TYPE: _run_stop_requested,
+    ev.RunEnded.TYPE: _run_ended,
+    ev.RunCrashed.TYPE: _run_crashed,
+}
+assert set(_HANDLERS) == set(ev.BY_TYPE), "every event type needs a handler"
+
+
+# ---------------------------------------------------------------------------- decisions
+
+
+def derive_seed(sweep_seed: int, run_index: int) -> int:
+    """The suggestion seed of a sweep's ``run_index``-th run: a 63-bit hash of both, so runs
+    get independent streams and replay reproduces them."""
+    digest = hashlib.blake2b(f"{sweep_seed}:{run_index}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") >> 1
+
+
+def run_id_for(sweep_id: str, run_index: int) -> str:
+    """``<sweep id>-<index, 4 digits at least>``, e.g. ``k3v9x0qa-0007``."""
+    return f"{sweep_id}-{run_index:04d}"
+
+
+def cap_reached(sweep: Sweep) -> bool:
+    return sweep.run_cap is not None and len(sweep.run_ids) >= sweep.run_cap
+
+
+def next_grid_index(sweep: Sweep) -> int | None:
+    """The grid point to hand out next: a point to re-serve first, else the cursor; None when
+    every remaining point is held by a running run or the grid is exhausted."""
+    if sweep.grid_retry:
+        return sweep.grid_retry[0]
+    if sweep.grid_size is not None and sweep.grid_cursor < sweep.grid_size:
+        return sweep.grid_cursor
+    return None
+
+
+def target_reached(sweep: Sweep) -> bool:
+    """True once some run's best value of the metric meets ``metric.target``."""
+    if sweep.metric_target is None or sweep.best_metric is None:
+        return False
+    if sweep.metric_goal == "maximize":
+        return sweep.best_metric >= sweep.metric_target
+    return sweep.best_metric <= sweep.metric_target
+
+
+def finish_reason(sweep: Sweep) -> str | None:
+    """Why a RUNNING or PAUSED sweep is now finished, or None while it has work left.
+
+    Grid: every point handed out and none held by a running run (a failed or crashed point
+    waiting to be re-served is work left). run_cap: that many runs created and none of them
+    still running (so the sweep's state says whether work is going on). Target: reached, at
+    once (runs still going carry on, as in W&B).
+    """
+    if sweep.state in SWEEP_FINAL:
+        return None
+    if target_reached(sweep):
+        return (
+            f"metric target reached: {sweep.metric_name} = {sweep.best_metric:g} "
+            f"(run {sweep.best_run_id}, target {sweep.metric_target:g})"
+        )
+    if cap_reached(sweep) and not sweep.counts[RUN_RUNNING]:
+        return f"run_cap reached ({sweep.run_cap} runs)"
+    if (
+        sweep.method == "grid"
+        and sweep.grid_size is not None
+        and sweep.grid_cursor >= sweep.grid_size
+        and not sweep.grid_retry
+        and not sweep.grid_held
+    ):
+        return f"grid exhausted ({sweep.grid_size} points)"
+    return None
+
+
+def running_runs(state: State, sweep_id: str) -> list[Run]:
+    return [r for r in state.sweep_runs(sweep_id) if r.state == RUN_RUNNING]

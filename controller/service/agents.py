@@ -1,0 +1,207 @@
+"""AgentService: RegisterAgent and the Connect stream (protocol in protos/.../agents.proto).
+
+The stream handler reads the agent's messages in order and hands each to the
+:class:`~controller.service.controller.Controller`; replies and pushes go through one outbound
+queue per stream, each entry waiting for the durability of the events it reports before it is
+written. So an Ack, a RunAssignment or a StopRun never reaches an agent before the controller
+could survive a crash with it, and the reader never waits for a commit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+import grpc
+import grpc.aio
+
+from controller.service.controller import (
+    Assignment,
+    Controller,
+    InvalidRequestError,
+    NoWork,
+)
+from controller.service.convert import RUN_STATE_NAMES, sweep_view, to_json
+from controller.service.errors import rpc, status_for
+from controller.store import StoreFailedError
+from opensweep.v1 import agents_pb2, agents_pb2_grpc
+
+log = logging.getLogger("opensweep.agents")
+
+HELLO_TIMEOUT = 30.0
+"""How long a new stream may stay silent before its Hello."""
+
+
+class AgentConnection:
+    """One open Connect stream: an ordered outbound queue gated on durability."""
+
+    def __init__(self, agent_id: str, context: grpc.aio.ServicerContext) -> None:
+        self.agent_id = agent_id
+        self.context = context
+        self.closed = asyncio.Event()
+        self.close_reason = ""
+        self._queue: asyncio.Queue[tuple[asyncio.Future[Any] | None,
+                                         agents_pb2.ControllerMessage]] = asyncio.Queue()
+
+    def send(self, message: agents_pb2.ControllerMessage,
+             durable: asyncio.Future[Any] | None = None) -> None:
+        if not self.closed.is_set():
+            self._queue.put_nowait((durable, message))
+
+    def push_stop(self, run_id: str, reason: str, durable: asyncio.Future[Any] | None) -> None:
+        self.send(agents_pb2.ControllerMessage(
+            stop_run=agents_pb2.StopRun(run_id=run_id, reason=reason)), durable)
+
+    def close(self, reason: str) -> None:
+        if not self.closed.is_set():
+            self.close_reason = reason
+            self.closed.set()
+
+    async def write_loop(self) -> None:
+        while True:
+            durable, message = await self._queue.get()
+            if durable is not None:
+                try:
+                    await durable
+                except StoreFailedError as exc:
+                    self.close(str(exc))
+                    return
+            await self.context.write(message)
+
+
+class AgentServicer(agents_pb2_grpc.AgentServiceServicer):
+    def __init__(self, controller: Controller, shutdown: asyncio.Event) -> None:
+        self.controller = controller
+        self.shutdown = shutdown
+
+    @rpc
+    async def RegisterAgent(self, request: agents_pb2.RegisterAgentRequest,
+                            context: grpc.aio.ServicerContext) -> agents_pb2.RegisterAgentResponse:
+        ctl = self.controller
+        agent_id = await ctl.register_agent(request.sweep_id, request.hostname, request.pid)
+        sweep = ctl.state.sweep(request.sweep_id)
+        return agents_pb2.RegisterAgentResponse(
+            agent_id=agent_id,
+            heartbeat_interval_seconds=ctl.settings.heartbeat_interval,
+            heartbeat_timeout_seconds=ctl.settings.timeout,
+            sweep=sweep_view(sweep, ctl.state.seq),
+        )
+
+    @rpc
+    async def Connect(self, request_iterator: Any, context: grpc.aio.ServicerContext) -> None:
+        ctl = self.controller
+        try:
+            first = await asyncio.wait_for(context.read(), HELLO_TIMEOUT)
+        except TimeoutError:
+            raise InvalidRequestError(f"no Hello within {HELLO_TIMEOUT:g} s") from None
+        if first is grpc.aio.EOF:
+            return
+        if first.WhichOneof("kind") != "hello":
+            raise InvalidRequestError("the first message on Connect must be Hello (got "
+                                      f"{first.WhichOneof('kind') or 'an empty message'})")
+        agent_id = first.hello.agent_id
+        if not agent_id:
+            raise InvalidRequestError("Hello.agent_id is required (call RegisterAgent first)")
+        connection = AgentConnection(agent_id, context)
+        ctl.hello(agent_id, list(first.hello.running_run_ids), connection)
+        connection.send(agents_pb2.ControllerMessage(welcome=agents_pb2.Welcome(
+            heartbeat_interval_seconds=ctl.settings.heartbeat_interval)), ctl.durable_now())
+        writer = asyncio.ensure_future(connection.write_loop())
+        closed = asyncio.ensure_future(connection.closed.wait())
+        stopping = asyncio.ensure_future(self.shutdown.wait())
+        read: asyncio.Future[Any] | None = None
+        try:
+            while True:
+                read = asyncio.ensure_future(context.read())
+                done, _ = await asyncio.wait({read, writer, closed, stopping},
+                                             return_when=asyncio.FIRST_COMPLETED)
+                if read not in done:
+                    if writer in done and not writer.cancelled() and writer.exception():
+                        log.info("agent %s: stream write failed: %s", agent_id,
+                                 writer.exception())
+                    return
+                message = read.result()
+                read = None
+                if message is grpc.aio.EOF:
+                    return
+                ctl.touch(agent_id)
+                if not await self._dispatch(agent_id, message, connection):
+                    return
+        finally:
+            for task in (read, writer, closed, stopping):
+                if task is not None:
+                    task.cancel()
+            with contextlib.suppress(BaseException):
+                await writer
+            ctl.disconnected(agent_id, connection)
+            if connection.close_reason:
+                log.info("agent %s: stream closed (%s)", agent_id, connection.close_reason)
+
+    async def _dispatch(self, agent_id: str, message: agents_pb2.AgentMessage,
+                        connection: AgentConnection) -> bool:
+        """Handle one agent message; False ends the stream."""
+        ctl = self.controller
+        kind = message.WhichOneof("kind")
+        if kind == "request_run":
+            decision, durable = await ctl.request_run(agent_id)
+            connection.send(_decision_message(decision), durable)
+        elif kind == "heartbeat":
+            pass  # proof of life: ``touch`` above
+        elif kind == "metrics":
+            batch = message.metrics
+            records = [{"seq": r.seq, "step": r.step, "values": dict(r.values), "time": r.time}
+                       for r in batch.records]
+            try:
+                through, durable = ctl.log_metrics(batch.run_id, records)
+            except InvalidRequestError:
+                raise
+            except Exception as exc:
+                if status_for(exc)[0] != grpc.StatusCode.NOT_FOUND:
+                    raise
+                log.warning("agent %s: metrics for unknown run %r dropped", agent_id,
+                            batch.run_id)
+                through = max((r.seq for r in batch.records), default=-1) + 1
+                durable = ctl.durable_now()
+            connection.send(agents_pb2.ControllerMessage(ack=agents_pb2.Ack(
+                run_id=batch.run_id, metrics_through_seq=through)), durable)
+        elif kind == "run_started":
+            ctl.run_started(message.run_started.run_id, message.run_started.pid)
+        elif kind == "run_ended":
+            ended = message.run_ended
+            state = RUN_STATE_NAMES.get(ended.state, f"state number {ended.state}")
+            exit_code = ended.exit_code if ended.HasField("exit_code") else None
+            try:
+                durable = ctl.run_ended(ended.run_id, state, exit_code, ended.reason)
+            except InvalidRequestError:
+                raise
+            except Exception as exc:
+                if status_for(exc)[0] != grpc.StatusCode.NOT_FOUND:
+                    raise
+                log.warning("agent %s: end of unknown run %r ignored", agent_id, ended.run_id)
+                durable = ctl.durable_now()
+            run = ctl.state.runs.get(ended.run_id)
+            connection.send(agents_pb2.ControllerMessage(ack=agents_pb2.Ack(
+                run_id=ended.run_id, run_ended=True,
+                metrics_through_seq=run.next_metric_seq if run else 0)), durable)
+        elif kind == "goodbye":
+            await ctl.agent_left(agent_id, message.goodbye.reason)
+            connection.close("the agent said goodbye")
+            return False
+        elif kind == "hello":
+            raise InvalidRequestError("Hello may only be the first message of a stream")
+        else:
+            raise InvalidRequestError("empty AgentMessage (no kind set)")
+        return True
+
+
+def _decision_message(decision: Assignment | NoWork) -> agents_pb2.ControllerMessage:
+    if isinstance(decision, Assignment):
+        return agents_pb2.ControllerMessage(run=agents_pb2.RunAssignment(
+            run_id=decision.run_id, sweep_id=decision.sweep_id,
+            config_json=to_json(decision.params), program=decision.program,
+            command=list(decision.command)))
+    reason = agents_pb2.NO_RUN_REASON_SWEEP_DONE if decision.done else agents_pb2.NO_RUN_REASON_WAIT
+    return agents_pb2.ControllerMessage(no_run=agents_pb2.NoRun(
+        reason=reason, retry_after_seconds=decision.retry_after, detail=decision.detail))

@@ -1,0 +1,659 @@
+"""The controller's brain outside the pure core: commands in, events out, state by the fold.
+
+:class:`Controller` owns the event log (:class:`~controller.store.EventStore`) and the State
+folded from it. Every command (create a sweep, hand out a run, record metrics, lose an agent)
+is checked against the current State, turned into events by asking the core what to do, and
+*recorded*: each event is folded into the State and queued on the log in the same synchronous
+step, so the State is always the fold of the log's first ``state.seq`` events. Callers get a
+future that resolves once those events are durable, and nobody (client, agent, reader) is told
+anything before that: the gRPC layer waits for it before it replies or pushes.
+
+Because recording is synchronous, decisions about one sweep never interleave inside asyncio;
+a decision that has to await (a bayes suggestion computed in a thread) holds the sweep's lock
+so the next decision sees the run it created.
+
+Seeds: a sweep's seed is chosen at creation (or given) and recorded in SweepCreated; the seed of
+run ``i``'s suggestion is :func:`~controller.core.state.derive_seed` of it and recorded in
+RunAssigned, so replay needs no randomness at all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import secrets
+import string
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from controller.core import engine, hyperband
+from controller.core import events as ev
+from controller.core.config import SweepConfig, parse_config, parse_yaml
+from controller.core.errors import ConfigError, OpensweepError, Problem
+from controller.core.grid import Grid
+from controller.core.runs import RunRecord
+from controller.core.state import (
+    AGENT_ACTIVE,
+    RUN_END_STATES,
+    RUN_RUNNING,
+    SNAPSHOT_FORMAT,
+    SWEEP_CANCELLED,
+    SWEEP_FINAL,
+    SWEEP_PAUSED,
+    SWEEP_RUNNING,
+    NotFoundError,
+    PreconditionError,
+    State,
+    Sweep,
+    cap_reached,
+    derive_seed,
+    finish_reason,
+    next_grid_index,
+    run_id_for,
+)
+from controller.store import EventStore
+
+log = logging.getLogger("opensweep.controller")
+
+SWEEP_ID_ALPHABET = string.ascii_lowercase + string.digits
+SWEEP_ID_LENGTH = 8
+MAX_CONFIG_BYTES = 256 * 1024
+"""Largest sweep config accepted (YAML/JSON text); a config is stored in every replay."""
+MAX_RECORDS_PER_BATCH = 10_000
+MAX_METRICS_PER_RECORD = 1_000
+MAX_NAME_CHARS = 256
+DEFAULT_HEARTBEAT_INTERVAL = 10.0
+DEFAULT_SNAPSHOT_EVERY = 100_000
+PAUSED_RETRY_SECONDS = 2.0
+HELD_RETRY_SECONDS = 0.5
+
+
+class InvalidRequestError(OpensweepError):
+    """A request that can never succeed as sent (a missing field, a value out of range)."""
+
+
+class AgentLink(Protocol):
+    """The controller's handle on an agent's open stream (see :mod:`.agents`)."""
+
+    def push_stop(self, run_id: str, reason: str, durable: asyncio.Future[Any] | None) -> None:
+        """Send StopRun once ``durable`` resolves."""
+
+    def close(self, reason: str) -> None:
+        """End the stream (the agent will reconnect, or re-register if it was lost)."""
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """A run handed to an agent: the RunAssigned event's run plus what the agent needs."""
+
+    run_id: str
+    sweep_id: str
+    params: dict[str, Any]
+    program: str
+    command: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class NoWork:
+    """Nothing to hand out now (``done`` False: ask again after ``retry_after``) or ever."""
+
+    done: bool
+    retry_after: float
+    detail: str
+
+
+@dataclass
+class Settings:
+    heartbeat_interval: float = DEFAULT_HEARTBEAT_INTERVAL
+    heartbeat_timeout: float | None = None
+    snapshot_every: int = DEFAULT_SNAPSHOT_EVERY
+
+    @property
+    def timeout(self) -> float:
+        return self.heartbeat_timeout or 3 * self.heartbeat_interval
+
+
+@dataclass
+class _SweepRuntime:
+    """What the controller keeps per sweep beside the State: the parsed config and its lock."""
+
+    config: SweepConfig
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    grid: Grid | None = None
+
+
+class Controller:
+    """Sweeps, runs and agents, event-sourced. Build with :meth:`open`; ``close`` at the end."""
+
+    def __init__(self, store: EventStore, state: State, settings: Settings,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.store = store
+        self.state = state
+        self.settings = settings
+        self.clock = clock
+        self._sweeps: dict[str, _SweepRuntime] = {}
+        self._links: dict[str, AgentLink] = {}
+        started = time.monotonic()
+        self._last_seen: dict[str, float] = {
+            a.id: started for a in state.agents.values() if a.state == AGENT_ACTIVE
+        }
+        self._snapshot_seq = state.seq
+        self._snapshot_task: asyncio.Task[None] | None = None
+        self._monitor: asyncio.Task[None] | None = None
+
+    # ------------------------------------------------------------------ life cycle
+
+    @classmethod
+    async def open(cls, db_path: str, settings: Settings | None = None) -> Controller:
+        """Open the log at ``db_path`` and rebuild the State (from the newest snapshot, then
+        the events after it)."""
+        store = await EventStore.open(db_path)
+        try:
+            state = await load_state(store)
+        except BaseException:
+            await store.close()
+            raise
+        return cls(store, state, settings or Settings())
+
+    def start(self) -> None:
+        """Start the heartbeat monitor (lost agents become events)."""
+        if self._monitor is None:
+            self._monitor = asyncio.get_running_loop().create_task(self._monitor_loop())
+
+    async def close(self, snapshot: bool = True) -> None:
+        """Stop the monitor, wait for the log, write a snapshot and close the log."""
+        if self._monitor is not None:
+            self._monitor.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._monitor
+        if self._snapshot_task is not None:
+            with contextlib.suppress(Exception):
+                await self._snapshot_task
+        if snapshot and self.store.failed is None and self.state.seq > self._snapshot_seq:
+            with contextlib.suppress(Exception):
+                await self.snapshot()
+        await self.store.close()
+
+    async def snapshot(self) -> int:
+        """Write a snapshot of the State as it is now; returns its seq."""
+        seq = self.state.seq
+        data = json.dumps(self.state.to_json(), separators=(",", ":"))
+        await self.store.save_snapshot(seq, SNAPSHOT_FORMAT, self.clock(), data)
+        self._snapshot_seq = max(self._snapshot_seq, seq)
+        log.info("snapshot written at seq %d (%d bytes)", seq, len(data))
+        return seq
+
+    # ------------------------------------------------------------------ recording
+
+    def record(self, *events: ev.Event) -> asyncio.Future[int]:
+        """Fold ``events`` into the State and queue them on the log, in one synchronous step;
+        the returned future resolves once the last one is durable."""
+        store = self.store
+        future: asyncio.Future[int] | None = None
+        for event in events:
+            if store.failed is not None:
+                raise store_failed(store)
+            self.state_apply(event)
+            _, future = store.enqueue(event)
+        if future is None:
+            return self.durable_now()
+        if self.state.seq - self._snapshot_seq >= self.settings.snapshot_every:
+            self._schedule_snapshot()
+        return future
+
+    def state_apply(self, event: ev.Event) -> None:
+        from controller.core.state import apply
+
+        apply(self.state, event)
+
+    def durable_now(self) -> asyncio.Future[int]:
+        """A future that resolves once everything recorded so far is durable."""
+        seq = self.state.seq
+        return asyncio.ensure_future(_wait_seq(self.store, seq))
+
+    async def consistent(self) -> int:
+        """Wait until the State's every event is durable and return its seq: what a reader may
+        report without showing anything that could still be lost."""
+        seq = self.state.seq
+        await self.store.wait_durable(seq)
+        return seq
+
+    def _schedule_snapshot(self) -> None:
+        if self._snapshot_task is not None and not self._snapshot_task.done():
+            return
+        self._snapshot_seq = self.state.seq  # no second snapshot until this many more events
+
+        async def take() -> None:
+            try:
+                await self.snapshot()
+            except Exception as exc:  # a missing snapshot only costs replay time
+                log.warning("snapshot failed: %s", exc)
+
+        self._snapshot_task = asyncio.get_running_loop().create_task(take())
+
+    # ------------------------------------------------------------------ sweeps
+
+    def sweep_runtime(self, sweep_id: str) -> _SweepRuntime:
+        runtime = self._sweeps.get(sweep_id)
+        if runtime is None:
+            sweep = self.state.sweep(sweep_id)
+            runtime = _SweepRuntime(parse_config(sweep.config))
+            self._sweeps[sweep_id] = runtime
+        return runtime
+
+    def _grid(self, runtime: _SweepRuntime) -> Grid:
+        if runtime.grid is None:
+            runtime.grid = Grid(runtime.config.space)
+        return runtime.grid
+
+    def _new_sweep_id(self) -> str:
+        while True:
+            sweep_id = "".join(secrets.choice(SWEEP_ID_ALPHABET) for _ in range(SWEEP_ID_LENGTH))
+            if sweep_id not in self.state.sweeps:
+                return sweep_id
+
+    async def create_sweep(self, config_text: str, seed: int = 0) -> Sweep:
+        """Validate a config (YAML or JSON text) and create a RUNNING sweep."""
+        size = len(config_text.encode("utf-8", errors="replace"))
+        if size > MAX_CONFIG_BYTES:
+            raise ConfigError([Problem("", f"config is {size} bytes; the limit is "
+                                           f"{MAX_CONFIG_BYTES} bytes")])
+        if not config_text.strip():
+            raise ConfigError([Problem("", "config is empty")])
+        config = parse_config(parse_yaml(config_text))
+        if seed < 0:
+            raise InvalidRequestError(f"seed must be non-negative (got {seed})")
+        seed = seed or secrets.randbits(63)
+        sweep_id = self._new_sweep_id()
+        metric = config.metric
+        event = ev.SweepCreated(
+            time=self.clock(), sweep_id=sweep_id, config=config.raw, seed=seed,
+            method=config.method, name=config.name or "", grid_size=config.grid_size,
+            run_cap=config.run_cap, metric_name=metric.name if metric else "",
+            metric_goal=metric.goal if metric else "",
+            metric_target=metric.target if metric else None,
+            warnings=list(config.warnings),
+        )
+        self._sweeps[sweep_id] = _SweepRuntime(config)
+        await self.record(event)
+        log.info("sweep %s created (%s, %s)", sweep_id, config.method,
+                 f"{config.expected_run_count} runs" if config.expected_run_count is not None
+                 else "unbounded")
+        return self.state.sweeps[sweep_id]
+
+    async def pause(self, sweep_id: str) -> Sweep:
+        sweep = self.state.sweep(sweep_id)
+        self._not_final(sweep, "pause")
+        if sweep.state == SWEEP_RUNNING:
+            await self.record(ev.SweepPaused(time=self.clock(), sweep_id=sweep_id,
+                                             reason="paused by a user"))
+        else:
+            await self.consistent()
+        return sweep
+
+    async def resume(self, sweep_id: str) -> Sweep:
+        sweep = self.state.sweep(sweep_id)
+        self._not_final(sweep, "resume")
+        if sweep.state == SWEEP_PAUSED:
+            events: list[ev.Event] = [ev.SweepResumed(time=self.clock(), sweep_id=sweep_id,
+                                                      reason="resumed by a user")]
+            self.record(*events)
+            self._finish_if_done(sweep)
+        await self.consistent()
+        return sweep
+
+    async def stop(self, sweep_id: str) -> Sweep:
+        sweep = self.state.sweep(sweep_id)
+        self._not_final(sweep, "stop")
+        await self.record(ev.SweepStopped(time=self.clock(), sweep_id=sweep_id,
+                                          reason="stopped by a user"))
+        return sweep
+
+    async def cancel(self, sweep_id: str) -> Sweep:
+        """Cancel from any state but cancelled; every running run is told to stop."""
+        sweep = self.state.sweep(sweep_id)
+        if sweep.state == SWEEP_CANCELLED:
+            raise PreconditionError(f"sweep {sweep_id} is already cancelled")
+        self.record(ev.SweepCancelled(time=self.clock(), sweep_id=sweep_id,
+                                      reason="cancelled by a user"))
+        self._stop_runs([r.id for r in self.running(sweep)], "sweep cancelled")
+        await self.consistent()
+        return sweep
+
+    def _not_final(self, sweep: Sweep, action: str) -> None:
+        if sweep.state in SWEEP_FINAL:
+            reason = f" ({sweep.state_reason})" if sweep.state_reason else ""
+            raise PreconditionError(f"cannot {action} sweep {sweep.id}: it is {sweep.state}"
+                                    f"{reason}")
+
+    def running(self, sweep: Sweep) -> list[Any]:
+        runs = self.state.runs
+        return [runs[r] for r in sweep.run_ids if runs[r].state == RUN_RUNNING]
+
+    def _finish_if_done(self, sweep: Sweep) -> asyncio.Future[int] | None:
+        reason = finish_reason(sweep)
+        if reason is None:
+            return None
+        log.info("sweep %s finished: %s", sweep.id, reason)
+        return self.record(ev.SweepFinished(time=self.clock(), sweep_id=sweep.id, reason=reason))
+
+    def run_records(self, sweep: Sweep, copy: bool = False) -> list[RunRecord]:
+        """The engine's view of a sweep's runs (``copy`` for use outside the event loop)."""
+        runs = self.state.runs
+        out = []
+        for run_id in sweep.run_ids:
+            run = runs[run_id]
+            history = list(run.history) if copy else run.history
+            summary = dict(run.summary) if copy else run.summary
+            out.append(RunRecord(id=run.id, params=run.params, state=run.state,
+                                 summary=summary, history=history))
+        return out
+
+    # ------------------------------------------------------------------ agents
+
+    async def register_agent(self, sweep_id: str, hostname: str, pid: int) -> str:
+        if not sweep_id:
+            raise InvalidRequestError("sweep_id is required")
+        sweep = self.state.sweep(sweep_id)
+        agent_id = f"agent-{len(self.state.agents) + 1:04d}"
+        while agent_id in self.state.agents:  # pragma: no cover - ids only grow
+            agent_id += "x"
+        self._last_seen[agent_id] = time.monotonic()
+        await self.record(ev.AgentRegistered(time=self.clock(), sweep_id=sweep.id,
+                                             agent_id=agent_id, hostname=hostname[:MAX_NAME_CHARS],
+                                             pid=pid))
+        log.info("agent %s registered for sweep %s (%s pid %d)", agent_id, sweep_id,
+                 hostname, pid)
+        return agent_id
+
+    def active_agent(self, agent_id: str) -> Any:
+        agent = self.state.agent(agent_id)
+        if agent.state != AGENT_ACTIVE:
+            raise NotFoundError(f"agent {agent_id} is {agent.state} ({agent.reason}); "
+                                "register again")
+        return agent
+
+    def touch(self, agent_id: str) -> None:
+        self._last_seen[agent_id] = time.monotonic()
+
+    def hello(self, agent_id: str, running_ids: Iterable[str], link: AgentLink) -> None:
+        """An agent (re)connected: crash the runs it no longer has, re-push pending stops."""
+        agent = self.active_agent(agent_id)
+        old = self._links.get(agent_id)
+        if old is not None and old is not link:
+            old.close("the agent connected again")
+        self._links[agent_id] = link
+        self.touch(agent_id)
+        listed = set(running_ids)
+        now = self.clock()
+        for run_id in sorted(agent.running):
+            run = self.state.runs[run_id]
+            if run_id not in listed:
+                self.record(ev.RunCrashed(time=now, sweep_id=run.sweep_id, run_id=run_id,
+                                          reason=f"agent {agent_id} reconnected without it"))
+                self._finish_if_done(self.state.sweeps[run.sweep_id])
+            elif run.stop_reason is not None:
+                link.push_stop(run_id, run.stop_reason, None)
+
+    def disconnected(self, agent_id: str, link: AgentLink) -> None:
+        if self._links.get(agent_id) is link:
+            del self._links[agent_id]
+
+    def agent_left(self, agent_id: str, reason: str) -> asyncio.Future[int]:
+        agent = self.state.agent(agent_id)
+        if agent.state != AGENT_ACTIVE:
+            return self.durable_now()
+        now = self.clock()
+        self.record(ev.AgentLeft(time=now, sweep_id=agent.sweep_id, agent_id=agent_id,
+                                 reason=reason[:1000] or "the agent left"))
+        self._crash_runs_of(agent, f"agent {agent_id} left while running it")
+        self._last_seen.pop(agent_id, None)
+        log.info("agent %s left: %s", agent_id, reason)
+        return self.durable_now()
+
+    def _crash_runs_of(self, agent: Any, reason: str) -> None:
+        now = self.clock()
+        for run_id in sorted(agent.running):
+            run = self.state.runs[run_id]
+            self.record(ev.RunCrashed(time=now, sweep_id=run.sweep_id, run_id=run_id,
+                                      reason=reason))
+            self._finish_if_done(self.state.sweeps[run.sweep_id])
+
+    def lose_silent_agents(self, now_monotonic: float) -> list[str]:
+        """Mark every active agent silent for longer than the timeout lost (and its runs
+        crashed); returns their ids."""
+        timeout = self.settings.timeout
+        lost = []
+        for agent_id, seen in list(self._last_seen.items()):
+            if now_monotonic - seen <= timeout:
+                continue
+            agent = self.state.agents.get(agent_id)
+            del self._last_seen[agent_id]
+            if agent is None or agent.state != AGENT_ACTIVE:
+                continue
+            reason = f"no message for {now_monotonic - seen:.1f} s (timeout {timeout:g} s)"
+            log.warning("agent %s lost: %s; crashing its runs %s", agent_id, reason,
+                        sorted(agent.running))
+            self.record(ev.AgentLost(time=self.clock(), sweep_id=agent.sweep_id,
+                                     agent_id=agent_id, reason=reason))
+            self._crash_runs_of(agent, f"agent {agent_id} lost: {reason}")
+            link = self._links.pop(agent_id, None)
+            if link is not None:
+                link.close("agent declared lost")
+            lost.append(agent_id)
+        return lost
+
+    async def _monitor_loop(self) -> None:
+        period = max(0.02, min(self.settings.heartbeat_interval, self.settings.timeout) / 4)
+        while True:
+            await asyncio.sleep(period)
+            try:
+                self.lose_silent_agents(time.monotonic())
+            except OpensweepError as exc:  # the log failed; the server is shutting down
+                log.error("heartbeat monitor: %s", exc)
+                return
+
+    # ------------------------------------------------------------------ runs
+
+    async def request_run(self, agent_id: str) -> tuple[Assignment | NoWork, asyncio.Future[int]]:
+        """Decide the agent's next run; the future resolves when the decision is durable."""
+        agent = self.active_agent(agent_id)
+        self.touch(agent_id)
+        sweep = self.state.sweep(agent.sweep_id)
+        runtime = self.sweep_runtime(sweep.id)
+        async with runtime.lock:
+            return await self._decide(agent_id, sweep, runtime)
+
+    async def _decide(self, agent_id: str, sweep: Sweep,
+                      runtime: _SweepRuntime) -> tuple[Assignment | NoWork, asyncio.Future[int]]:
+        blocked = self._blocked(sweep)
+        if blocked is not None:
+            return blocked, self.durable_now()
+        config = runtime.config
+        run_index = len(sweep.run_ids)
+        seed = derive_seed(sweep.seed, run_index)
+        grid_index: int | None = None
+        if sweep.method == "grid":
+            grid_index = next_grid_index(sweep)
+            if grid_index is None:
+                return NoWork(False, HELD_RETRY_SECONDS,
+                              f"every remaining grid point of sweep {sweep.id} is held by a "
+                              "running run; one may fail and be handed out again"), \
+                    self.durable_now()
+            flat = self._grid(runtime).point(grid_index)
+        elif sweep.method == "bayes":
+            records = self.run_records(sweep, copy=True)
+            flat_or_none = await asyncio.to_thread(engine.next_suggestion, config, records, seed)
+            blocked = self._blocked(sweep)  # the world may have moved while we computed
+            if blocked is not None:
+                return blocked, self.durable_now()
+            if flat_or_none is None:
+                return NoWork(True, 0.0, "the search method has nothing left"), self.durable_now()
+            flat = flat_or_none
+        else:
+            flat_or_none = engine.next_suggestion(config, (), seed)
+            if flat_or_none is None:
+                return NoWork(True, 0.0, "the search method has nothing left"), self.durable_now()
+            flat = flat_or_none
+        params = config.space.nest(flat)
+        run_id = run_id_for(sweep.id, run_index)
+        durable = self.record(ev.RunAssigned(
+            time=self.clock(), sweep_id=sweep.id, run_id=run_id, run_index=run_index,
+            agent_id=agent_id, params=params, grid_index=grid_index, suggestion_seed=seed))
+        return Assignment(run_id, sweep.id, params, config.program or "",
+                          tuple(config.command or ())), durable
+
+    def _blocked(self, sweep: Sweep) -> NoWork | None:
+        """Why nothing can be handed out now, or None."""
+        if sweep.state == SWEEP_PAUSED:
+            return NoWork(False, PAUSED_RETRY_SECONDS, f"sweep {sweep.id} is paused")
+        if sweep.state not in SWEEP_FINAL:
+            self._finish_if_done(sweep)
+        if sweep.state in SWEEP_FINAL:
+            reason = f": {sweep.state_reason}" if sweep.state_reason else ""
+            return NoWork(True, 0.0, f"sweep {sweep.id} is {sweep.state}{reason}")
+        if cap_reached(sweep):
+            running = sweep.counts[RUN_RUNNING]
+            return NoWork(True, 0.0, f"sweep {sweep.id} reached its run_cap of {sweep.run_cap} "
+                                     f"runs ({running} still running)")
+        return None
+
+    def run_started(self, run_id: str, pid: int) -> asyncio.Future[int]:
+        run = self.state.runs.get(run_id)
+        if run is None or run.state != RUN_RUNNING or run.started_at is not None:
+            return self.durable_now()
+        return self.record(ev.RunStarted(time=self.clock(), sweep_id=run.sweep_id,
+                                         run_id=run_id, pid=pid))
+
+    def log_metrics(self, run_id: str, records: Sequence[dict[str, Any]]
+                    ) -> tuple[int, asyncio.Future[int]]:
+        """Record the records not seen before; returns (the run's next expected seq, durable).
+
+        Early termination is decided right here, as the metrics arrive: each stop is an event
+        and is pushed to the run's agent as soon as it is durable.
+        """
+        if len(records) > MAX_RECORDS_PER_BATCH:
+            raise InvalidRequestError(f"a MetricsBatch holds at most {MAX_RECORDS_PER_BATCH} "
+                                      f"records (got {len(records)})")
+        run = self.state.runs.get(run_id)
+        if run is None:
+            raise NotFoundError(f"no run {run_id!r}")
+        fresh: dict[int, dict[str, Any]] = {}
+        for record in records:
+            seq = record["seq"]
+            if seq < 0:
+                raise InvalidRequestError(f"run {run_id}: metric record seq must be >= 0 "
+                                          f"(got {seq})")
+            if len(record["values"]) > MAX_METRICS_PER_RECORD:
+                raise InvalidRequestError(f"run {run_id}: a metric record holds at most "
+                                          f"{MAX_METRICS_PER_RECORD} values")
+            if seq >= run.next_metric_seq:
+                fresh[seq] = record
+        if not fresh:
+            return run.next_metric_seq, self.durable_now()
+        ordered = [fresh[s] for s in sorted(fresh)]
+        durable = self.record(ev.MetricsLogged(time=self.clock(), sweep_id=run.sweep_id,
+                                               run_id=run_id, records=ordered))
+        sweep = self.state.sweeps[run.sweep_id]
+        if run.state == RUN_RUNNING:
+            config = self.sweep_runtime(sweep.id).config
+            if config.early_terminate is not None:
+                self._early_terminate(sweep, config)
+        finished = self._finish_if_done(sweep)
+        return run.next_metric_seq, finished or durable
+
+    def _early_terminate(self, sweep: Sweep, config: SweepConfig) -> None:
+        runs = self.state.runs
+        decisions = hyperband.decide(config, self.run_records(sweep))
+        for decision in decisions:
+            run = runs[decision.run_id]
+            if run.state != RUN_RUNNING or run.stop_reason is not None:
+                continue
+            assert config.metric is not None
+            reason = (f"stopped by hyperband at iteration {decision.bracket}: "
+                      f"{config.metric.name} {decision.value:g} is worse than the band's "
+                      f"threshold {decision.threshold:g}")
+            self._stop_runs([run.id], reason)
+
+    def _stop_runs(self, run_ids: Sequence[str], reason: str) -> None:
+        runs = self.state.runs
+        for run_id in run_ids:
+            run = runs[run_id]
+            durable = self.record(ev.RunStopRequested(time=self.clock(), sweep_id=run.sweep_id,
+                                                      run_id=run_id, reason=reason))
+            link = self._links.get(run.agent_id)
+            if link is not None:
+                link.push_stop(run_id, reason, durable)
+            log.info("run %s: stop requested (%s)", run_id, reason)
+
+    def run_ended(self, run_id: str, state: str, exit_code: int | None,
+                  reason: str) -> asyncio.Future[int]:
+        """The agent's report of a run's end; a repeat (or a run already crashed) changes
+        nothing."""
+        if state not in RUN_END_STATES:
+            raise InvalidRequestError(f"run {run_id}: RunEnded.state must be FINISHED, FAILED "
+                                      f"or STOPPED (got {state!r})")
+        run = self.state.runs.get(run_id)
+        if run is None:
+            raise NotFoundError(f"no run {run_id!r}")
+        if run.state != RUN_RUNNING:
+            return self.durable_now()
+        durable = self.record(ev.RunEnded(time=self.clock(), sweep_id=run.sweep_id,
+                                          run_id=run_id, state=state, exit_code=exit_code,
+                                          reason=reason[:2000]))
+        finished = self._finish_if_done(self.state.sweeps[run.sweep_id])
+        return finished or durable
+
+
+async def _wait_seq(store: EventStore, seq: int) -> int:
+    await store.wait_durable(seq)
+    return seq
+
+
+def store_failed(store: EventStore) -> OpensweepError:
+    from controller.store import StoreFailedError
+
+    return StoreFailedError(f"the event log failed: {store.failed}")
+
+
+async def load_state(store: EventStore) -> State:
+    """The State at the end of the log: newest usable snapshot, then the events after it."""
+    from controller.core.state import EventOrderError, fold
+
+    state: State | None = None
+    snap = await store.load_latest_snapshot(SNAPSHOT_FORMAT)
+    if snap is not None:
+        seq, text = snap
+        try:
+            state = State.from_json(json.loads(text))
+        except (EventOrderError, ValueError, KeyError, TypeError) as exc:
+            log.warning("snapshot at seq %d is unusable (%s); replaying the whole log", seq, exc)
+            state = None
+    start = time.monotonic()
+    base = state.seq if state is not None else 0
+
+    async def events() -> Any:
+        async for stored in store.read_from(base):
+            yield stored.event
+
+    state = state if state is not None else State()
+    batch: list[ev.Event] = []
+    async for event in events():
+        batch.append(event)
+        if len(batch) >= 10_000:
+            fold(batch, state)
+            batch = []
+    fold(batch, state)
+    if state.seq != store.last_seq:
+        from controller.store import StoreError
+
+        raise StoreError(f"the event log has gaps: folded {state.seq} events but the last seq "
+                         f"is {store.last_seq}")
+    log.info("state rebuilt from %s: %d events replayed in %.2f s (seq %d)",
+             f"snapshot at seq {base}" if base else "the start of the log",
+             state.seq - base, time.monotonic() - start, state.seq)
+    return state

@@ -1,0 +1,322 @@
+"""The event log on SQLite: append-only, group-committed, durable before anyone is told.
+
+One table, ``events(seq, time, type, version, sweep_id, data)``; triggers refuse every UPDATE
+and DELETE on it. The database runs in WAL mode with ``synchronous=FULL``, so a committed
+transaction survives a power cut, not only a process crash.
+
+Group commit: :meth:`EventStore.enqueue` gives an event its sequence number at once (so the
+caller can fold it into the in-memory state in log order) and returns a future that resolves
+when the event's transaction has committed. One writer task drains everything enqueued so far
+into a single transaction, so N concurrent appends cost one fsync, not N. :meth:`append` is the
+plain "append and wait until durable" form.
+
+A failed commit is fatal: the in-memory state has already folded events the log does not
+hold, so the store marks itself broken, fails every waiter with :class:`StoreFailedError`
+and the service shuts down; a restart replays the log, which is the truth.
+
+Snapshots (``snapshots(seq, format, time, data)``) hold the folded state as JSON at a durable
+seq; :meth:`EventStore.load_latest_snapshot` plus :meth:`EventStore.read_from` the snapshot's
+seq replays only the tail.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from controller.core import events as ev
+from controller.core.errors import OpensweepError
+
+log = logging.getLogger("opensweep.store")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (
+    seq INTEGER PRIMARY KEY,
+    time REAL NOT NULL,
+    type TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    sweep_id TEXT NOT NULL,
+    data TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_by_sweep ON events (sweep_id, seq);
+CREATE TRIGGER IF NOT EXISTS events_no_update BEFORE UPDATE ON events
+BEGIN SELECT RAISE(ABORT, 'the event log is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS events_no_delete BEFORE DELETE ON events
+BEGIN SELECT RAISE(ABORT, 'the event log is append-only'); END;
+CREATE TABLE IF NOT EXISTS snapshots (
+    seq INTEGER PRIMARY KEY,
+    format INTEGER NOT NULL,
+    time REAL NOT NULL,
+    data TEXT NOT NULL
+);
+"""
+
+READ_CHUNK = 5000
+"""Rows fetched per round trip to the reader thread while replaying or reading."""
+
+
+class StoreError(OpensweepError):
+    """The event log cannot be opened or read (not a database, a newer schema, corrupt rows)."""
+
+
+class StoreFailedError(StoreError):
+    """A commit failed; the store accepts nothing more (the service must restart)."""
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    """One row of the log, decoded."""
+
+    seq: int
+    event: ev.Event
+
+
+@dataclass(frozen=True, slots=True)
+class StoredRow:
+    """One row of the log as stored (for serving the audit log without decoding)."""
+
+    seq: int
+    time: float
+    type: str
+    version: int
+    sweep_id: str
+    data: str
+
+
+def _dumps(data: dict[str, Any]) -> str:
+    # NaN/inf metric values are kept (Python's json reads them back); compact separators
+    # keep the log small.
+    return json.dumps(data, separators=(",", ":"))
+
+
+class EventStore:
+    """The append-only event log of one controller. Open with :meth:`open`, then ``close``.
+
+    ``last_seq`` is the highest sequence number handed out (durable or not), ``durable_seq``
+    the highest one committed. Only one process may write a database at a time (SQLite's lock
+    makes a second writer fail with "database is locked").
+    """
+
+    def __init__(self, path: Path, writer: aiosqlite.Connection,
+                 reader: aiosqlite.Connection, last_seq: int) -> None:
+        self.path = path
+        self._writer = writer
+        self._reader = reader
+        self.last_seq = last_seq
+        self.durable_seq = last_seq
+        self._pending: list[tuple[int, float, str, int, str, str]] = []
+        self._waiters: list[tuple[int, asyncio.Future[int]]] = []
+        self._wake = asyncio.Event()
+        self._durable_changed = asyncio.Condition()
+        self._failed: BaseException | None = None
+        self._closing = False
+        self._write_lock = asyncio.Lock()
+        self._task = asyncio.get_running_loop().create_task(self._write_loop())
+        self.commits = 0
+        """Transactions committed so far (group-commit efficiency = appends / commits)."""
+
+    # ------------------------------------------------------------------ opening
+
+    @classmethod
+    async def open(cls, path: str | Path) -> EventStore:
+        """Open (creating if needed) the log at ``path``; StoreError when it is not usable."""
+        db_path = Path(path)
+        try:
+            writer = await aiosqlite.connect(db_path, isolation_level=None)
+        except Exception as exc:  # sqlite3 raises a handful of unrelated types here
+            raise StoreError(f"cannot open event log {db_path}: {exc}") from exc
+        try:
+            await writer.execute("PRAGMA journal_mode=WAL")
+            await writer.execute("PRAGMA synchronous=FULL")
+            await writer.execute("PRAGMA busy_timeout=5000")
+            await writer.executescript(SCHEMA)
+            async with writer.execute("SELECT COALESCE(MAX(seq), 0) FROM events") as cursor:
+                row = await cursor.fetchone()
+            last_seq = int(row[0]) if row else 0
+            reader = await aiosqlite.connect(db_path, isolation_level=None)
+            await reader.execute("PRAGMA busy_timeout=5000")
+        except Exception as exc:
+            await writer.close()
+            raise StoreError(f"cannot use {db_path} as an event log: {exc}") from exc
+        return cls(db_path, writer, reader, last_seq)
+
+    async def close(self) -> None:
+        """Commit what is queued, then close. Safe to call twice."""
+        if self._closing:
+            return
+        self._closing = True
+        self._wake.set()
+        with contextlib.suppress(Exception):
+            await self._task
+        for conn in (self._writer, self._reader):
+            with contextlib.suppress(Exception):
+                await conn.close()
+
+    # ------------------------------------------------------------------ appending
+
+    def enqueue(self, event: ev.Event) -> tuple[int, asyncio.Future[int]]:
+        """Give ``event`` the next seq and queue it; the future resolves (to the seq) once the
+        event is durable, or fails with StoreFailedError."""
+        if self._failed is not None:
+            raise StoreFailedError(f"the event log failed earlier: {self._failed}")
+        if self._closing:
+            raise StoreFailedError("the event log is closed")
+        type_name, version, time, sweep_id, data = ev.encode(event)
+        text = _dumps(data)
+        self.last_seq += 1
+        seq = self.last_seq
+        self._pending.append((seq, time, type_name, version, sweep_id, text))
+        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._waiters.append((seq, future))
+        self._wake.set()
+        return seq, future
+
+    async def append(self, events: Sequence[ev.Event]) -> int:
+        """Append ``events`` (in order) and return the last seq once all are durable."""
+        futures = [self.enqueue(e)[1] for e in events]
+        seq = self.durable_seq
+        for future in futures:
+            seq = await future
+        return seq
+
+    async def wait_durable(self, seq: int) -> None:
+        """Return once every event up to ``seq`` is durable (StoreFailedError if never)."""
+        if seq <= self.durable_seq:
+            return
+        async with self._durable_changed:
+            await self._durable_changed.wait_for(
+                lambda: self.durable_seq >= seq or self._failed is not None)
+        if self.durable_seq < seq:
+            raise StoreFailedError(f"the event log failed: {self._failed}")
+
+    @property
+    def failed(self) -> BaseException | None:
+        return self._failed
+
+    async def _write_loop(self) -> None:
+        while True:
+            if not self._pending:
+                if self._closing:
+                    return
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            rows, self._pending = self._pending, []
+            waiters, self._waiters = self._waiters, []
+            try:
+                async with self._write_lock:
+                    await self._writer.execute("BEGIN IMMEDIATE")
+                    await self._writer.executemany(
+                        "INSERT INTO events (seq, time, type, version, sweep_id, data) "
+                        "VALUES (?, ?, ?, ?, ?, ?)", rows)
+                    await self._writer.execute("COMMIT")
+            except BaseException as exc:
+                with contextlib.suppress(Exception):
+                    await self._writer.execute("ROLLBACK")
+                self._fail(exc, waiters)
+                if isinstance(exc, asyncio.CancelledError):
+                    raise
+                return
+            self.commits += 1
+            self.durable_seq = rows[-1][0]
+            for seq, future in waiters:
+                if not future.done():
+                    future.set_result(seq)
+            async with self._durable_changed:
+                self._durable_changed.notify_all()
+
+    def _fail(self, exc: BaseException, waiters: list[tuple[int, asyncio.Future[int]]]) -> None:
+        log.critical("event log commit failed: %s", exc)
+        self._failed = exc
+        error = StoreFailedError(f"the event log could not commit: {exc}")
+        for _, future in waiters + self._waiters:
+            if not future.done():
+                future.set_exception(error)
+                future.exception()  # mark retrieved: nobody may be waiting any more
+        self._waiters = []
+        self._pending = []
+
+        async def notify() -> None:
+            async with self._durable_changed:
+                self._durable_changed.notify_all()
+
+        asyncio.get_running_loop().create_task(notify())
+
+    # ------------------------------------------------------------------ reading
+
+    async def read_rows(self, after_seq: int = 0, sweep_id: str | None = None,
+                        limit: int = READ_CHUNK) -> list[StoredRow]:
+        """Up to ``limit`` durable rows with seq > ``after_seq`` (of one sweep if given)."""
+        if sweep_id:
+            sql = ("SELECT seq, time, type, version, sweep_id, data FROM events "
+                   "WHERE sweep_id = ? AND seq > ? ORDER BY seq LIMIT ?")
+            params: tuple[Any, ...] = (sweep_id, after_seq, limit)
+        else:
+            sql = ("SELECT seq, time, type, version, sweep_id, data FROM events "
+                   "WHERE seq > ? ORDER BY seq LIMIT ?")
+            params = (after_seq, limit)
+        async with self._reader.execute(sql, params) as cursor:
+            rows = await cursor.fetchall()
+        return [StoredRow(*row) for row in rows]
+
+    async def read_from(self, after_seq: int = 0) -> AsyncIterator[StoredEvent]:
+        """Every durable event with seq > ``after_seq``, decoded, in order (for replay)."""
+        async with self._reader.execute(
+            "SELECT seq, time, type, version, sweep_id, data FROM events "
+            "WHERE seq > ? ORDER BY seq", (after_seq,)
+        ) as cursor:
+            while True:
+                rows = await cursor.fetchmany(READ_CHUNK)
+                if not rows:
+                    return
+                for seq, time, type_name, version, _sweep, data in rows:
+                    yield StoredEvent(seq, decode_row(seq, type_name, version, time, data))
+
+    async def wait_for_more(self, seq: int, timeout: float | None = None) -> bool:
+        """Wait until the durable log goes beyond ``seq``; False on timeout."""
+        try:
+            async with self._durable_changed:
+                await asyncio.wait_for(
+                    self._durable_changed.wait_for(
+                        lambda: self.durable_seq > seq or self._failed is not None),
+                    timeout)
+        except TimeoutError:
+            return False
+        return self.durable_seq > seq
+
+    # ------------------------------------------------------------------ snapshots
+
+    async def save_snapshot(self, seq: int, format_version: int, time: float,
+                            data_json: str) -> None:
+        """Store a snapshot of the state at ``seq`` (which must be durable already)."""
+        await self.wait_durable(seq)
+        async with self._write_lock:
+            await self._writer.execute(
+                "INSERT OR REPLACE INTO snapshots (seq, format, time, data) VALUES (?, ?, ?, ?)",
+                (seq, format_version, time, data_json))
+
+    async def load_latest_snapshot(self, format_version: int) -> tuple[int, str] | None:
+        """(seq, JSON text) of the newest snapshot in ``format_version`` not beyond the log."""
+        async with self._reader.execute(
+            "SELECT seq, data FROM snapshots WHERE format = ? AND seq <= ? "
+            "ORDER BY seq DESC LIMIT 1", (format_version, self.durable_seq)
+        ) as cursor:
+            row = await cursor.fetchone()
+        return (int(row[0]), str(row[1])) if row else None
+
+
+def decode_row(seq: int, type_name: str, version: int, time: float, data: str) -> ev.Event:
+    """The event stored in one row; StoreError naming the row when it cannot be read."""
+    try:
+        return ev.decode(type_name, version, time, json.loads(data))
+    except (ev.EventDecodeError, ValueError) as exc:
+        raise StoreError(f"event log row {seq} ({type_name} v{version}) is unreadable: {exc}") \
+            from None
