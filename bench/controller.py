@@ -197,6 +197,8 @@ class Tally:
     """What the clients did inside the measured window."""
 
     assignments: int = 0
+    assignments_total: int = 0
+    """Including warm-up and wind-down: the denominator of the server's CPU per suggestion."""
     latencies: list[float] = field(default_factory=list)
     no_runs: int = 0
     errors: list[str] = field(default_factory=list)
@@ -266,6 +268,7 @@ async def _agent(
                 await asyncio.sleep(min(reply.no_run.retry_after_seconds or 0.05, 0.05))
                 continue
             run_id = reply.run.run_id
+            tally.assignments_total += 1
             if counted:
                 tally.assignments += 1
                 tally.latencies.append(got - sent)
@@ -340,6 +343,36 @@ def _workdir(keep: bool) -> Any:
             shutil.rmtree(path, ignore_errors=True)
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a process has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def commit_latency_ms(work: Path, commits: int = 100) -> dict[str, float]:
+    """Milliseconds per SQLite commit (WAL, synchronous=FULL) on the disk under the work dir.
+
+    Context for the throughput figure: every assignment waits for one such commit (shared with
+    whatever else was queued), so a slow or busy disk caps suggestions/s whatever the code does.
+    """
+    import sqlite3
+
+    db = sqlite3.connect(work / "commit-probe.db", isolation_level=None)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=FULL")
+    db.execute("CREATE TABLE t (x TEXT)")
+    times = []
+    for i in range(commits):
+        started = time.perf_counter()
+        db.execute("BEGIN IMMEDIATE")
+        db.execute("INSERT INTO t VALUES (?)", (f"row {i}",))
+        db.execute("COMMIT")
+        times.append((time.perf_counter() - started) * 1e3)
+    db.close()
+    times.sort()
+    return {"median": times[len(times) // 2], "p90": times[int(0.9 * len(times))]}
+
+
 def throughput(
     clients: int, seconds: float, warmup: float, rounds: int, work: Path
 ) -> dict[str, Any]:
@@ -358,10 +391,15 @@ def throughput(
             # Alternate who goes first so neither always gets the warmer (or noisier) slot.
             order = list(servers) if r % 2 == 0 else list(reversed(servers))
             for name in order:
+                cpu_before = _cpu_seconds(servers[name].process.pid)
                 tally = asyncio.run(
                     drive(servers[name].address, sweep_ids[name], clients, warmup, seconds)
                 )
+                cpu = _cpu_seconds(servers[name].process.pid) - cpu_before
                 row = {"server": name, "round": r, **summarise(tally, seconds)}
+                row["server_cpu_ms_per_suggestion"] = (
+                    cpu * 1e3 / tally.assignments_total if tally.assignments_total else None
+                )
                 rows.append(row)
                 print(
                     f"  round {r} {name}: {row['suggestions_per_s']:.0f} suggestions/s, "
@@ -378,6 +416,7 @@ def throughput(
         "warmup_seconds": warmup,
         "rounds": rows,
         "missing": missing,
+        "disk_commit_ms": commit_latency_ms(work),
     }
     rates = {
         name: [r["suggestions_per_s"] for r in rows if r["server"] == name and not r["errors"]]
@@ -508,22 +547,36 @@ def markdown(report: dict[str, Any]) -> str:
             "The controller makes every assignment and every run end durable (SQLite WAL, "
             "synchronous=FULL) before answering; the echo server answers from memory.",
             "",
-            "| server | suggestions/s (median) | rounds (suggestions/s) | p50 / p99 latency ms |",
-            "|---|---|---|---|",
+            "| server | suggestions/s (median) | per round | p50 / p99 latency ms (median) "
+            "| server CPU ms per suggestion (median) |",
+            "|---|---|---|---|---|",
         ]
         for name in ("echo", "controller"):
             rows = [r for r in t["rounds"] if r["server"] == name]
             if not rows:
                 why = t["missing"].get(name, "not run")
-                lines.append(f"| {name} | not run: {why[:200]} | | |")
+                lines.append(f"| {name} | not run: {why[:200]} | | | |")
                 continue
-            lat = rows[-1]
+
+            def med(key: str, rows: list[dict[str, Any]] = rows) -> float | None:
+                values = [r[key] for r in rows if r.get(key) is not None]
+                return statistics.median(values) if values else None
+
             lines.append(
                 f"| {name} | {bench.fmt(t.get(f'{name}_median_per_s'))} | "
                 + ", ".join(f"{r['suggestions_per_s']:.0f}" for r in rows)
-                + f" | {bench.fmt(lat['latency_ms_p50'])} / {bench.fmt(lat['latency_ms_p99'])} |"
+                + f" | {bench.fmt(med('latency_ms_p50'))} / {bench.fmt(med('latency_ms_p99'))} | "
+                f"{bench.fmt(med('server_cpu_ms_per_suggestion'))} |"
             )
         ratio = t.get("ratio_controller_over_echo")
+        disk = t.get("disk_commit_ms")
+        if disk:
+            lines += [
+                "",
+                f"Disk: one SQLite commit (WAL, synchronous=FULL) took {bench.fmt(disk['median'])}"
+                f" ms (median; p90 {bench.fmt(disk['p90'])} ms) in this run; a suggestion cycle "
+                "waits for two (the assignment, then the run's end), shared with other agents'.",
+            ]
         lines += [
             "",
             f"**Ratio controller / echo: {bench.fmt(ratio)}** (aim >= 0.7); per round: "
