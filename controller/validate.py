@@ -3,7 +3,8 @@
 Exit 0 and a summary (method, metric, every parameter with its distribution and arguments, the
 expected run count or "unbounded", warnings) for a valid config; exit 2 and every problem, one
 ``path: message`` per line on stderr, for an invalid one, a missing file or bad YAML. ``--json``
-prints one JSON object on stdout instead, in both cases.
+prints one JSON object on stdout instead, in both cases: ``{"valid", "errors": [{"path",
+"message"}], "method", "expected_run_count"}`` (warnings, if any, go to stderr).
 """
 
 from __future__ import annotations
@@ -21,9 +22,9 @@ EXIT_INVALID = 2
 
 def read_config_text(path: str) -> str:
     """The text of the config at ``path`` (``-`` is stdin); ConfigError when unreadable."""
-    if path == "-":
-        return sys.stdin.read()
     try:
+        if path == "-":
+            return sys.stdin.buffer.read().decode("utf-8")
         with open(path, encoding="utf-8") as f:
             return f.read()
     except UnicodeDecodeError:
@@ -33,36 +34,19 @@ def read_config_text(path: str) -> str:
 
 
 def summary(config: SweepConfig) -> dict[str, Any]:
-    """The JSON form of a valid config's summary (what ``--json`` prints)."""
-    metric = None
-    if config.metric is not None:
-        metric = {"name": config.metric.name, "goal": config.metric.goal,
-                  "target": config.metric.target}
-    early = None
-    if config.early_terminate is not None:
-        et = config.early_terminate
-        early = {"type": "hyperband", "eta": et.eta, "min_iter": et.min_iter,
-                 "max_iter": et.max_iter, "s": et.s, "strict": et.strict,
-                 "brackets": et.brackets(up_to=10**6)[:10]}
-    return {
-        "valid": True,
-        "errors": [],
-        "method": config.method,
-        "name": config.name,
-        "program": config.program,
-        "metric": metric,
-        "parameters": [
-            {"path": list(p.path), "name": p.name, "distribution": p.distribution,
-             "arguments": p.arguments()}
-            for p in config.space.parameters
-        ],
-        "grid_size": config.grid_size,
-        "expected_run_count": config.expected_run_count,
-        "run_cap": config.run_cap,
-        "early_terminate": early,
-        "command": list(config.command) if config.command is not None else None,
-        "warnings": list(config.warnings),
-    }
+    """What ``--json`` prints for a valid config: exactly the issue's four keys, so scripts can
+    rely on the shape (the parameters are in the text summary; warnings go to stderr)."""
+    return {"valid": True, "errors": [], "method": config.method,
+            "expected_run_count": config.expected_run_count}
+
+
+def failure(problems: list[Problem], document: Any) -> dict[str, Any]:
+    """What ``--json`` prints for an invalid config: every problem, and the method if readable."""
+    method = document.get("method") if isinstance(document, dict) else None
+    return {"valid": False,
+            "errors": [{"path": p.path, "message": p.message} for p in problems],
+            "method": method if isinstance(method, str) else None,
+            "expected_run_count": None}
 
 
 def _format_arguments(arguments: dict[str, Any]) -> str:
@@ -120,11 +104,7 @@ def _run(path: str, as_json: bool, out: TextIO, err: TextIO) -> int:
         config = parse_config(document)
     except ConfigError as e:
         if as_json:
-            errors = [{"path": p.path, "message": p.message} for p in e.problems]
-            method = document.get("method") if isinstance(document, dict) else None
-            json.dump({"valid": False, "errors": errors,
-                       "method": method if isinstance(method, str) else None,
-                       "expected_run_count": None, "warnings": []}, out, indent=2)
+            json.dump(failure(e.problems, document), out, indent=2)
             out.write("\n")
         else:
             if parsed:
@@ -136,6 +116,8 @@ def _run(path: str, as_json: bool, out: TextIO, err: TextIO) -> int:
     if as_json:
         json.dump(summary(config), out, indent=2)
         out.write("\n")
+        for warning in config.warnings:
+            err.write(f"warning: {warning}\n")
     else:
         out.write(render_text(config, path) + "\n")
     return EXIT_VALID

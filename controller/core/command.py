@@ -31,11 +31,12 @@ INTERPRETER: Final = "${interpreter}"
 PROGRAM: Final = "${program}"
 ARGS: Final = "${args}"
 ARGS_NO_HYPHENS: Final = "${args_no_hyphens}"
+ARGS_NO_EQUALS: Final = "${args_no_equals}"
 ARGS_NO_BOOLEAN_FLAGS: Final = "${args_no_boolean_flags}"
 ARGS_JSON: Final = "${args_json}"
 ARGS_JSON_FILE: Final = "${args_json_file}"
-MACROS: Final = (ENV, INTERPRETER, PROGRAM, ARGS, ARGS_NO_HYPHENS, ARGS_NO_BOOLEAN_FLAGS,
-                 ARGS_JSON, ARGS_JSON_FILE)
+MACROS: Final = (ENV, INTERPRETER, PROGRAM, ARGS, ARGS_NO_HYPHENS, ARGS_NO_EQUALS,
+                 ARGS_NO_BOOLEAN_FLAGS, ARGS_JSON, ARGS_JSON_FILE)
 """Macros that replace a whole list item; plus ``${envvar:NAME}`` anywhere in an item."""
 
 DEFAULT_COMMAND: Final = (ENV, INTERPRETER, PROGRAM, ARGS)
@@ -55,11 +56,13 @@ def format_value(value: Any) -> str:
 
 
 def format_args(params: Mapping[str, Any], *, hyphens: bool = True,
-                boolean_flags: bool = False) -> list[str]:
+                boolean_flags: bool = False, equals: bool = True) -> list[str]:
     """``--name=value`` items for the run's top-level parameters, in the given order.
 
     ``hyphens=False`` gives Hydra-style ``name=value``. ``boolean_flags=True`` turns a true
     boolean into ``--name`` and leaves a false one out (W&B's ``${args_no_boolean_flags}``).
+    ``equals=False`` gives two items per parameter, ``--name`` and ``value`` (W&B's
+    ``${args_no_equals}``, for parsers that do not split on ``=``).
     """
     prefix = "--" if hyphens else ""
     items: list[str] = []
@@ -68,7 +71,10 @@ def format_args(params: Mapping[str, Any], *, hyphens: bool = True,
             if value:
                 items.append(f"{prefix}{name}")
             continue
-        items.append(f"{prefix}{name}={format_value(value)}")
+        if equals:
+            items.append(f"{prefix}{name}={format_value(value)}")
+        else:
+            items.extend((f"{prefix}{name}", format_value(value)))
     return items
 
 
@@ -112,6 +118,8 @@ def build_argv(config: SweepConfig, params: Mapping[Any, Any], *, interpreter: s
             argv.extend(format_args(params))
         elif item == ARGS_NO_HYPHENS:
             argv.extend(format_args(params, hyphens=False))
+        elif item == ARGS_NO_EQUALS:
+            argv.extend(format_args(params, equals=False))
         elif item == ARGS_NO_BOOLEAN_FLAGS:
             argv.extend(format_args(params, boolean_flags=True))
         elif item == ARGS_JSON:

@@ -510,7 +510,14 @@ class _Parser:
                 return None
             items: list[str] = []
             for i, item in enumerate(cmd):
-                if not isinstance(item, str):
+                if isinstance(item, int) and not isinstance(item, bool):
+                    item = str(item)  # W&B passes str(item): `- 8` is "8"
+                elif isinstance(item, float):
+                    self.warnings.append(f"command[{i}]: the number {item!r} is passed as "
+                                         f'"{item!r}"; quote it in YAML to pass it exactly as '
+                                         "written")
+                    item = repr(item)
+                elif not isinstance(item, str):
                     self.problem(f"command[{i}]", f"must be a string (got {_kind(item)}); quote "
                                                   "it in YAML")
                     continue
@@ -894,7 +901,8 @@ class _Parser:
         for v in values:
             c = canonical(v)
             if c in keys:
-                self.warnings.append(f"{path}.values: {_fmt(v)} is listed more than once")
+                self.warnings.append(f"{path}.values: {_fmt(v)} is listed more than once (grid "
+                                     "search runs it once; random search draws it more often)")
                 break
             keys.add(c)
         return Parameter(ppath, CATEGORICAL, values=tuple(values), probabilities=probabilities)

@@ -192,15 +192,12 @@ class Parameter:
 
     @property
     def is_integer(self) -> bool:
-        """True when every value is an ``int``: int_uniform, or a q_ distribution whose q (and,
-        where the bounds are values, min and max) are ints."""
+        """True when every value is an ``int``: int_uniform, or a q_ distribution whose q is an
+        int. That is W&B's rule (``q: 8`` gives ``32``, ``q: 8.0`` gives ``32.0``), and it is what
+        a program declaring ``type=int`` for the flag needs."""
         if self.distribution == INT_UNIFORM:
             return True
-        if self.distribution not in QUANTISED or not _is_int(self.q):
-            return False
-        if self.distribution in (Q_UNIFORM, Q_LOG_UNIFORM_VALUES):
-            return _is_int(self.min) and _is_int(self.max)
-        return True
+        return self.distribution in QUANTISED and _is_int(self.q)
 
     def arguments(self) -> dict[str, Any]:
         """The distribution's arguments with defaults filled, for display and storage."""
@@ -324,8 +321,8 @@ class Parameter:
             return False
         if not math.isfinite(value):
             return False
-        if self.is_integer and not isinstance(value, int):
-            return False
+        if self.is_integer and isinstance(value, float) and not value.is_integer():
+            return False  # 2.0 counts as 2: JSON and YAML blur them (see canonical)
         bounds = self.bounds
         if bounds is not None:
             lo, hi = bounds
@@ -420,13 +417,28 @@ class Parameter:
             self._cache["value_index"] = index
         return self._cache["value_index"]  # type: ignore[no-any-return]
 
+    @property
+    def _distinct_positions(self) -> tuple[int, ...]:
+        """Positions in ``values`` of each value's first occurrence: the categorical's grid.
+        A value listed twice is one grid point (W&B's grid skips a point it has seen too)."""
+        if "distinct" not in self._cache:
+            self._cache["distinct"] = tuple(sorted(self._value_index.values()))
+        return self._cache["distinct"]  # type: ignore[no-any-return]
+
+    @property
+    def _grid_digit(self) -> dict[str, int]:
+        if "grid_digit" not in self._cache:
+            self._cache["grid_digit"] = {canonical(self.values[pos]): digit
+                                         for digit, pos in enumerate(self._distinct_positions)}
+        return self._cache["grid_digit"]  # type: ignore[no-any-return]
+
     def grid_count(self) -> int:
         """How many values grid search enumerates. ConfigError when not gridable."""
         d = self.distribution
         if d == CONSTANT:
             return 1
         if d == CATEGORICAL:
-            return len(self.values)
+            return len(self._distinct_positions)
         if d == INT_UNIFORM:
             return int(self._max) - int(self._min) + 1
         if d in GRIDABLE:
@@ -445,7 +457,7 @@ class Parameter:
         if d == CONSTANT:
             return copy.deepcopy(self.value)
         if d == CATEGORICAL:
-            return copy.deepcopy(self.values[i])
+            return copy.deepcopy(self.values[self._distinct_positions[i]])
         if d == INT_UNIFORM:
             return int(self._min) + i
         k_lo, _ = self.lattice_range
@@ -454,12 +466,12 @@ class Parameter:
 
     def grid_index(self, value: Any) -> int | None:
         """Inverse of :meth:`grid_value`: the index of ``value``, or None if it is not a grid
-        value. A categorical value listed twice maps to its first position."""
+        value."""
         d = self.distribution
         if d == CONSTANT:
             return 0 if canonical(value) == canonical(self.value) else None
         if d == CATEGORICAL:
-            return self._value_index.get(canonical(value))
+            return self._grid_digit.get(canonical(value))
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             return None
         if d == INT_UNIFORM:

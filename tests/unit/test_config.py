@@ -287,7 +287,14 @@ def test_run_cap_must_be_a_positive_integer() -> None:
 
 def test_command_must_be_a_list_of_strings() -> None:
     assert "command" in messages(config(command="python train.py"))
-    assert "command[1]" in messages(config(command=["python", 8]))
+    assert "command[1]" in messages(config(command=["python", True]))
+    assert "command[2]" in messages(config(command=["python", "t.py", {"a": 1}]))
+
+
+def test_numbers_in_command_are_passed_as_text_like_w_and_b() -> None:
+    parsed = parse_config(config(program="t.py", command=["python", "-b", 8, "--lr", 0.5]))
+    assert parsed.command == ("python", "-b", "8", "--lr", "0.5")
+    assert any(w.startswith("command[4]: the number 0.5") for w in parsed.warnings)
 
 
 def test_unknown_macro_is_a_warning_with_a_hint() -> None:
