@@ -15,15 +15,17 @@ import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 import grpc.aio
 
-from controller.core.config import SweepConfig
 from controller.core.errors import OpensweepError
 from opensweep.v1 import agents_pb2_grpc, sweeps_pb2_grpc
 from opensweep.v1.sweeps_pb2 import CreateSweepRequest
+
+if TYPE_CHECKING:  # the config core pulls in numpy and scipy; clients that only call skip it
+    from controller.core.config import SweepConfig
 
 DEFAULT_CONTROLLER = "127.0.0.1:50051"
 CONTROLLER_ENV = "OPENSWEEP_CONTROLLER"
@@ -91,13 +93,14 @@ def _metadata_with_token(metadata: Any, token: str) -> list[tuple[str, str | byt
     return items
 
 
-class _AioTokenInterceptor(
-    grpc.aio.UnaryUnaryClientInterceptor,
-    grpc.aio.UnaryStreamClientInterceptor,
-    grpc.aio.StreamUnaryClientInterceptor,
-    grpc.aio.StreamStreamClientInterceptor,
-):
-    """Adds ``authorization: Bearer <token>`` to every call of an aio channel."""
+class _AioTokenInterceptor:
+    """Adds ``authorization: Bearer <token>`` to every call of an aio channel.
+
+    grpc.aio files each interceptor under the FIRST call shape it is an instance of (an
+    if/elif chain), so one class deriving from all four shapes would only ever see unary-unary
+    calls and streams would go out without the token. :func:`_aio_token_interceptors` makes
+    one instance per shape instead.
+    """
 
     def __init__(self, token: str) -> None:
         self._token = token
@@ -122,6 +125,13 @@ class _AioTokenInterceptor(
 
     async def intercept_stream_stream(self, continuation, client_call_details, request_iterator):  # type: ignore[no-untyped-def]
         return await continuation(self._details(client_call_details), request_iterator)
+
+
+def _aio_token_interceptors(token: str) -> list[Any]:
+    shapes = (grpc.aio.UnaryUnaryClientInterceptor, grpc.aio.UnaryStreamClientInterceptor,
+              grpc.aio.StreamUnaryClientInterceptor, grpc.aio.StreamStreamClientInterceptor)
+    return [type(f"_AioToken{shape.__name__}", (_AioTokenInterceptor, shape), {})(token)
+            for shape in shapes]
 
 
 class _SyncTokenInterceptor(
@@ -211,7 +221,7 @@ def aio_channel(
     ``UNAVAILABLE`` on that call (see :func:`describe_rpc_error`).
     """
     target = resolve_address(address)
-    interceptors = [_AioTokenInterceptor(token)] if token else None
+    interceptors = _aio_token_interceptors(token) if token else None
     creds = _credentials(tls, tls_ca)
     if creds is not None:
         return grpc.aio.secure_channel(target, creds, options=_options(), interceptors=interceptors)

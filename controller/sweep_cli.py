@@ -35,9 +35,7 @@ from controller.client import (
     sweep_stub,
     sync_channel,
 )
-from controller.core.config import parse_config, parse_yaml
 from controller.core.errors import ConfigError
-from controller.validate import read_config_text
 from opensweep.v1 import sweeps_pb2
 
 EXIT_OK = 0
@@ -360,6 +358,10 @@ class Context:
 
 
 def cmd_create(ctx: Context, args: argparse.Namespace) -> int:
+    # Imported here: the config core loads numpy and scipy, which no other command needs.
+    from controller.core.config import parse_config, parse_yaml
+    from controller.validate import read_config_text
+
     try:
         config = parse_config(parse_yaml(read_config_text(args.config)))
     except ConfigError as e:
