@@ -55,7 +55,7 @@ def environment() -> dict[str, Any]:
         )
     except (OSError, subprocess.SubprocessError):
         commit = None
-    from bench._engine import core_fingerprint, load
+    from bench._engine import core_fingerprint, load, uncommitted_code
 
     try:
         engine_source = load()[2]
@@ -64,6 +64,7 @@ def environment() -> dict[str, Any]:
     return {
         "engine": engine_source,
         "opensweep_core": core_fingerprint(),
+        "uncommitted_code": uncommitted_code(),
         "python": platform.python_version(),
         "machine": platform.machine(),
         "cpus": os.cpu_count(),
@@ -88,3 +89,13 @@ def fmt(x: float | None, digits: int = 3) -> str:
     if abs(x) < 1e-3 or abs(x) >= 1e5:
         return f"{x:.{digits - 1}e}"
     return f"{x:.{digits}g}"
+
+
+def code_note(env: dict[str, Any]) -> str:
+    """Which opensweep code a result measured, for the markdown: the commit, and a warning when
+    the working tree differed from it."""
+    note = f"opensweep commit `{env.get('opensweep_commit')}`"
+    dirty = env.get("uncommitted_code") or []
+    if dirty:
+        note += f" plus uncommitted changes to {len(dirty)} source files (listed in the JSON)"
+    return note

@@ -95,3 +95,19 @@ def core_fingerprint() -> dict[str, Any]:
             dirty = "?"
         out[rel] = {"sha256_12": digest, "committed": not dirty}
     return out
+
+
+def uncommitted_code() -> list[str]:
+    """Project source files that differ from the commit measured (``git status`` lines)."""
+    try:
+        lines = subprocess.run(
+            ["git", "status", "--porcelain", "--", "controller", "agent", "opensweep"],
+            cwd=_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        ).stdout.splitlines()
+    except (OSError, subprocess.SubprocessError):
+        return ["? git status failed"]
+    return [line for line in lines if line.endswith(".py")]

@@ -178,7 +178,7 @@ def markdown(report: dict[str, Any]) -> str:
         f"{s['evals']} evaluations per sweep. Measured {s['finished_at']} in one run of "
         f"`python -m bench bayes_regret{' --quick' if s['quick'] else ''}` "
         f"({s['wall_seconds']:.0f} s wall, {s['jobs']} worker processes, "
-        f"1 thread each). opensweep commit `{report['environment']['opensweep_commit']}`.",
+        f"1 thread each). {bench.code_note(report['environment'])}.",
         "",
     ]
     if report["missing_methods"]:
@@ -299,6 +299,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    environment = bench.environment()  # before the run: the code as it was when measured
     seeds = args.seeds or (3 if args.quick else 10)
     evals = args.evals or (40 if args.quick else 60)
     problems = (
@@ -366,7 +367,7 @@ def main(argv: list[str] | None = None) -> int:
                 "random": "Optuna RandomSampler(seed)",
             },
         },
-        "environment": bench.environment(),
+        "environment": environment,
         "missing_methods": missing,
         "comparison": compare(functions, methods),
         "functions": functions,

@@ -533,7 +533,7 @@ def markdown(report: dict[str, Any]) -> str:
         "",
         f"Measured {s['finished_at']} with `python -m bench controller"
         f"{' --quick' if s['quick'] else ''}` ({s['wall_seconds']:.0f} s wall). "
-        f"opensweep commit `{report['environment']['opensweep_commit']}`.",
+        f"{bench.code_note(report['environment'])}.",
         "",
     ]
     t = report.get("throughput")
@@ -610,6 +610,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    environment = bench.environment()  # before the run: the code as it was when measured
     seconds = args.seconds or (3.0 if args.quick else 10.0)
     rounds = args.rounds or (1 if args.quick else 3)
     events = args.events or (100_000 if args.quick else 1_000_000)
@@ -636,7 +637,7 @@ def main(argv: list[str] | None = None) -> int:
         "wall_seconds": time.monotonic() - started,
         "finished_at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
     }
-    report["environment"] = bench.environment()
+    report["environment"] = environment
     bench.write_json(out_dir / "controller.json", report)
     (out_dir / "controller.md").write_text(markdown(report) + "\n")
     print(markdown(report))

@@ -278,7 +278,7 @@ def markdown(report: dict[str, Any]) -> str:
         f"hyperband, min_iter: 3, eta: 3}}`; median over {s['seeds']} seeds. Configs come from "
         f"{s['config_source']}. Measured {s['finished_at']} with `python -m bench "
         f"hyperband_savings{' --quick' if s['quick'] else ''}` ({s['wall_seconds']:.0f} s). "
-        f"opensweep commit `{report['environment']['opensweep_commit']}`.",
+        f"{bench.code_note(report['environment'])}.",
         "",
     ]
     if report["missing"]:
@@ -321,6 +321,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    environment = bench.environment()  # before the run: the code as it was when measured
     seeds = args.seeds or (3 if args.quick else 10)
     runs_cap = args.runs or (27 if args.quick else 81)
     out_dir = bench.results_dir(args.quick, args.out)
@@ -391,7 +392,7 @@ def main(argv: list[str] | None = None) -> int:
             "wall_seconds": time.monotonic() - started,
             "finished_at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         },
-        "environment": bench.environment(),
+        "environment": environment,
         "missing": missing,
         "arms": arms,
     }

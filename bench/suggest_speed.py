@@ -85,8 +85,7 @@ def markdown(report: dict[str, Any]) -> str:
         f"grows by one run per suggestion, as in a real sweep); cold = the first suggestion "
         f"with nothing cached. One process at a time, 1 thread. Measured {s['finished_at']} "
         f"with `python -m bench suggest_speed{' --quick' if s['quick'] else ''}` "
-        f"({s['wall_seconds']:.0f} s wall). opensweep commit "
-        f"`{report['environment']['opensweep_commit']}`.",
+        f"({s['wall_seconds']:.0f} s wall). {bench.code_note(report['environment'])}.",
         "",
     ]
     if report["missing_methods"]:
@@ -112,7 +111,7 @@ def markdown(report: dict[str, Any]) -> str:
         if OURS in methods:
             for m in others:
                 ratio = row["ratios_over_ours"].get(m)
-                cells.append("—" if ratio is None else f"{ratio:.1f}x")
+                cells.append("—" if ratio is None else f"{bench.fmt(ratio, 2)}x")
         lines.append(f"| {row['problem']} | {row['n']} | " + " | ".join(cells) + " |")
     lines.append("")
     if OURS in methods:
@@ -134,6 +133,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    environment = bench.environment()  # before the run: the code as it was when measured
     sizes = (
         [int(x) for x in args.sizes.split(",")]
         if args.sizes
@@ -184,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
             "wall_seconds": time.monotonic() - started,
             "finished_at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         },
-        "environment": bench.environment(),
+        "environment": environment,
         "missing_methods": missing,
         "rows": rows,
     }
