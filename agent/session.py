@@ -56,6 +56,8 @@ T = TypeVar("T")
 BATCH_RECORDS = 500
 #: Timeout of RegisterAgent and of waiting for Welcome.
 CALL_TIMEOUT = 10.0
+#: How long a leaving agent waits for the controller to close the stream after Goodbye.
+GOODBYE_TIMEOUT = 2.0
 #: Reconnect backoff: doubles from the first value up to the cap.
 BACKOFF_START = 0.2
 BACKOFF_CAP = 5.0
@@ -194,6 +196,9 @@ class AgentSession:
         self._acked = asyncio.Event()
         self._disconnected_since: float | None = time.monotonic()
         self._last_stream_error: grpc.aio.AioRpcError | None = None
+        #: Set once Goodbye is queued: the stream closing is then the expected end, not a loss.
+        self._leaving = False
+        self._stream_done = asyncio.Event()
 
     # ---- public entry -------------------------------------------------------------------
 
@@ -402,6 +407,9 @@ class AgentSession:
                     self._reply.set_exception(_Disconnected())
                 if call is not None:
                     call.cancel()
+            if self._leaving:
+                self._stream_done.set()
+                return
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, BACKOFF_CAP)
 
@@ -417,6 +425,8 @@ class AgentSession:
         return None
 
     def _lost(self, why: str) -> None:
+        if self._leaving:
+            return
         if self._disconnected_since is None:
             self._disconnected_since = time.monotonic()
             log.warning("lost the controller (%s); reconnecting, runs keep going", why)
@@ -704,12 +714,11 @@ class AgentSession:
                 f"(their files stay under {self.settings.run_root})", EXIT_UNREACHABLE)
         if self._outbox is not None:
             self._send(agents_pb2.AgentMessage(goodbye=agents_pb2.Goodbye(reason=reason)))
-            # Give the writer a moment to put Goodbye on the wire before the channel closes.
-            for _ in range(20):
-                if self._outbox is None or self._outbox.empty():
-                    break
-                await asyncio.sleep(0.01)
-            await asyncio.sleep(0.05)
+            self._leaving = True
+            # The controller ends the stream once it has recorded the goodbye; don't wait long
+            # for one that does not.
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._stream_done.wait(), GOODBYE_TIMEOUT)
         self.leave_reason = reason
         log.info("leaving: %s", reason)
 

@@ -203,6 +203,7 @@ def test_count_limits_the_runs_of_one_agent(harness: Harness, tmp_path: Path) ->
     assert agent.wait() == 0, agent.err
     assert [_state(r) for r in harness.runs(sweep_id)] == ["finished", "finished"]
     assert "done after 2 run(s)" in agent.err
+    assert "lost the controller" not in agent.err
 
 
 def test_a_hostile_value_reaches_the_program_as_one_literal_argument(harness: Harness,
@@ -435,3 +436,21 @@ def test_malformed_metric_lines_are_reported_once_and_skipped(harness: Harness,
     assert _state(run) == "finished"
     values = [r.values["loss"] for r in harness.metrics(run.id)]
     assert values[0] == 1.0 and math.isnan(values[1]) and values[2] == 0.5
+
+
+def test_heartbeats_keep_a_silent_long_run_alive(start_controller: StartController,
+                                                 tmp_path: Path) -> None:
+    # The run outlasts the heartbeat timeout several times over without a word on the stream
+    # but the agent's heartbeats (at the interval the controller gave it).
+    harness = Harness(start_controller(heartbeat_interval=0.2, heartbeat_timeout=0.8), tmp_path)
+    try:
+        program = _program(tmp_path, "quiet.py", "import time; time.sleep(3)\n")
+        sweep_id = harness.sweep({"method": "grid", "program": program,
+                                  "parameters": {"x": {"values": [1]}}})
+        agent = harness.agent(sweep_id)
+        assert agent.wait() == 0, agent.err
+        [run] = harness.runs(sweep_id)
+        assert _state(run) == "finished", run.reason
+        assert "lost" not in harness.ctl.log_text()
+    finally:
+        harness.cleanup()
