@@ -260,6 +260,8 @@ def _unreachable_reason(details: str) -> str:
     lowered = details.lower()
     for needle, short in (
         ("connection refused", "connection refused"),
+        ("socket closed", "connection lost"),
+        ("connection reset", "connection lost"),
         ("name resolution", "host name not found"),
         ("dns resolution failed", "host name not found"),
         ("deadline exceeded", "timed out"),

@@ -449,6 +449,11 @@ def cmd_events(ctx: Context, args: argparse.Namespace) -> int:
             ctx.out.flush()
     finally:
         stream.cancel()
+    if args.follow:
+        # A followed stream only ends when the controller ends it: say so, don't exit silently.
+        _fail(ctx.err, f"the controller at {ctx.address} closed the event stream "
+                       "(shutting down?); rerun with --after SEQ to resume")
+        return EXIT_UNREACHABLE
     return EXIT_OK
 
 
@@ -595,8 +600,6 @@ def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None 
             ctx = Context(address, sweep_stub(channel), args.timeout, out, err)
             return COMMANDS[args.command](ctx, args)
     except grpc.RpcError as exc:
-        if exc.code() == grpc.StatusCode.CANCELLED and getattr(args, "follow", False):
-            return EXIT_OK
         return _rpc_exit(exc, args, address, token is not None, err)
     except ClientSetupError as exc:
         _fail(err, str(exc))

@@ -208,6 +208,23 @@ def test_create_rejects_an_invalid_config_with_every_problem_and_creates_nothing
     assert json.loads(after) == json.loads(before)
 
 
+def test_the_controllers_invalid_argument_message_is_printed(
+    shared: ControllerProcess, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Valid locally, but over the controller's per-sweep config size limit.
+    path = tmp_path / "huge.yaml"
+    path.write_text(RANDOM + "description: " + "x" * 300_000 + "\n")
+    code, out, err = cli(capsys, "create", str(path), "--controller", shared.address)
+    assert code == EXIT_INVALID
+    assert out == ""
+    lines = err.splitlines()
+    assert lines[0] == f"sweep: error: the controller at {shared.address} rejected the request:"
+    assert "limit" in lines[1]
+    with pytest.raises(ConfigError) as info:
+        opensweep.sweep(path, controller=shared.address)
+    assert "limit" in str(info.value)
+
+
 # --------------------------------------------------------------------- reading
 
 
@@ -363,6 +380,29 @@ def test_events_follow_prints_new_events_as_they_happen(
             follower.wait()
     assert follower.returncode == EXIT_OK
     assert "Traceback" not in err
+
+
+def test_events_follow_says_so_when_the_controller_goes_away(
+    start_controller: StartController, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ctl = start_controller()
+    sweep_id = create(capsys, ctl, tmp_path)
+    follower = subprocess.Popen(
+        [sys.executable, "-c", "import sys; from controller.cli import sweep_main; "
+         "sys.exit(sweep_main())", "events", sweep_id, "--follow", "--controller", ctl.address],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        assert follower.stdout is not None
+        assert "SweepCreated" in follower.stdout.readline()
+        ctl.terminate()
+        _, err = follower.communicate(timeout=30)
+    finally:
+        if follower.poll() is None:
+            follower.kill()
+            follower.wait()
+    assert follower.returncode == EXIT_UNREACHABLE
+    assert ctl.address in err and "Traceback" not in err
 
 
 # --------------------------------------------------------------------- failures

@@ -12,10 +12,12 @@ import socket
 from pathlib import Path
 from typing import Any
 
+import grpc
 import pytest
 
 import opensweep
 from controller.cli import sweep_main
+from controller.client import ControllerError, describe_rpc_error
 from controller.core.errors import ConfigError
 from controller.sweep_cli import (
     EXIT_INVALID,
@@ -350,3 +352,34 @@ def test_events_without_an_id_reads_the_whole_log(capsys: pytest.CaptureFixture[
     address = f"127.0.0.1:{closed_port()}"
     assert sweep_main(["events", "--controller", address]) == EXIT_UNREACHABLE
     assert "cannot reach" in capsys.readouterr().err
+
+
+class _Failed(grpc.RpcError):
+    """A failed call as grpc reports it: a status code and the server's details."""
+
+    def __init__(self, code: grpc.StatusCode, details: str) -> None:
+        self._code = code
+        self._details = details
+
+    def code(self) -> grpc.StatusCode:
+        return self._code
+
+    def details(self) -> str:
+        return self._details
+
+
+def test_an_unreachable_controller_is_explained_in_a_few_words() -> None:
+    exc = _Failed(grpc.StatusCode.UNAVAILABLE, "failed to connect to all addresses; last error: "
+                  "UNKNOWN: ipv4:127.0.0.1:9: Failed to connect to remote host: Connection refused")
+    assert describe_rpc_error(exc, "127.0.0.1:9") == (
+        "cannot reach the controller at 127.0.0.1:9 (connection refused); is `controller serve` "
+        "running there? Set --controller or OPENSWEEP_CONTROLLER.")
+
+
+def test_a_missing_token_and_a_refused_token_read_differently() -> None:
+    exc = _Failed(grpc.StatusCode.UNAUTHENTICATED, "missing or wrong token")
+    assert "requires a token and none was given" in describe_rpc_error(exc, token_sent=False)
+    refused = describe_rpc_error(exc, token_sent=True)
+    assert "refused the token" in refused and "missing or wrong" not in refused
+    error = ControllerError.from_rpc(exc, "h:1", token_sent=True)
+    assert error.code == "UNAUTHENTICATED" and str(error) == describe_rpc_error(exc, "h:1")
