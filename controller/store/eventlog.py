@@ -296,7 +296,10 @@ class EventStore:
 
     async def save_snapshot(self, seq: int, format_version: int, time: float,
                             data_json: str) -> None:
-        """Store a snapshot of the state at ``seq`` (which must be durable already)."""
+        """Store a snapshot of the state at ``seq`` once ``seq`` is durable."""
+        if seq > self.last_seq:
+            raise StoreError(f"snapshot at seq {seq} is beyond the log (last seq "
+                             f"{self.last_seq})")
         await self.wait_durable(seq)
         async with self._write_lock:
             await self._writer.execute(

@@ -1,0 +1,156 @@
+"""The event log: durable before acknowledged, group-committed, append-only, snapshots."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from controller.core import events as ev
+from controller.core.state import SNAPSHOT_FORMAT, State, fold
+from controller.service.controller import load_state
+from controller.store import EventStore, StoreError
+
+
+def paused(i: int, sweep_id: str = "s0000000") -> ev.SweepPaused:
+    return ev.SweepPaused(time=float(i), sweep_id=sweep_id, reason=f"r{i}")
+
+
+def rows(path: Path) -> list[tuple[int, str, str]]:
+    with sqlite3.connect(path) as conn:
+        return list(conn.execute("SELECT seq, type, data FROM events ORDER BY seq"))
+
+
+async def test_append_is_durable_when_it_returns_and_survives_reopening(tmp_path: Path) -> None:
+    db = tmp_path / "log.db"
+    store = await EventStore.open(db)
+    assert await store.append([paused(1), paused(2)]) == 2
+    assert [r[0] for r in rows(db)] == [1, 2], "acknowledged but not visible to another reader"
+    await store.close()
+    store = await EventStore.open(db)
+    assert store.last_seq == store.durable_seq == 2
+    read = [stored async for stored in store.read_from(0)]
+    assert [(s.seq, s.event) for s in read] == [(1, paused(1)), (2, paused(2))]
+    assert await store.append([paused(3)]) == 3
+    await store.close()
+
+
+async def test_enqueue_numbers_at_once_but_commits_later(tmp_path: Path) -> None:
+    db = tmp_path / "log.db"
+    store = await EventStore.open(db)
+    seq, future = store.enqueue(paused(1))
+    assert seq == 1 and store.last_seq == 1 and store.durable_seq == 0
+    assert rows(db) == [], "the row may not be visible before the commit"
+    assert await future == 1
+    assert store.durable_seq == 1 and len(rows(db)) == 1
+    await store.close()
+
+
+async def test_concurrent_appends_are_group_committed(tmp_path: Path) -> None:
+    store = await EventStore.open(tmp_path / "log.db")
+    results = await asyncio.gather(*(store.append([paused(i)]) for i in range(300)))
+    assert sorted(results) == list(range(1, 301))
+    assert store.commits < 30, f"{store.commits} commits for 300 concurrent appends"
+    assert [r[0] for r in rows(tmp_path / "log.db")] == list(range(1, 301))
+    await store.close()
+
+
+async def test_wal_and_full_sync_are_on(tmp_path: Path) -> None:
+    store = await EventStore.open(tmp_path / "log.db")
+    async with store._writer.execute("PRAGMA journal_mode") as cursor:
+        assert (await cursor.fetchone())[0] == "wal"
+    async with store._writer.execute("PRAGMA synchronous") as cursor:
+        assert (await cursor.fetchone())[0] == 2  # FULL
+    await store.close()
+
+
+async def test_the_log_refuses_update_and_delete(tmp_path: Path) -> None:
+    db = tmp_path / "log.db"
+    store = await EventStore.open(db)
+    await store.append([paused(1)])
+    await store.close()
+    with sqlite3.connect(db) as conn:
+        with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+            conn.execute("UPDATE events SET type = 'x'")
+        with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+            conn.execute("DELETE FROM events")
+
+
+async def test_read_rows_filters_by_sweep_and_pages(tmp_path: Path) -> None:
+    store = await EventStore.open(tmp_path / "log.db")
+    await store.append([paused(i, "aaaaaaaa" if i % 2 else "bbbbbbbb") for i in range(1, 11)])
+    only_a = await store.read_rows(0, "aaaaaaaa")
+    assert [r.seq for r in only_a] == [1, 3, 5, 7, 9]
+    page = await store.read_rows(4, None, limit=3)
+    assert [r.seq for r in page] == [5, 6, 7]
+    assert json.loads(page[0].data)["reason"] == "r5"
+    await store.close()
+
+
+async def test_wait_for_more_wakes_on_commit(tmp_path: Path) -> None:
+    store = await EventStore.open(tmp_path / "log.db")
+    waiter = asyncio.ensure_future(store.wait_for_more(0, timeout=30))
+    await asyncio.sleep(0)
+    assert not waiter.done()
+    await store.append([paused(1)])
+    assert await waiter is True
+    assert await store.wait_for_more(1, timeout=0.01) is False
+    await store.close()
+
+
+async def test_an_unreadable_row_names_its_seq(tmp_path: Path) -> None:
+    db = tmp_path / "log.db"
+    store = await EventStore.open(db)
+    await store.close()
+    with sqlite3.connect(db) as conn:
+        conn.execute("INSERT INTO events VALUES (1, 0, 'Bogus', 1, '', '{}')")
+    store = await EventStore.open(db)
+    with pytest.raises(StoreError, match=r"row 1 .*unknown event type 'Bogus'"):
+        [s async for s in store.read_from(0)]
+    await store.close()
+
+
+async def test_a_file_that_is_not_a_database_is_a_clear_error(tmp_path: Path) -> None:
+    bad = tmp_path / "not.db"
+    bad.write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(StoreError, match=r"cannot use .*not\.db as an event log"):
+        await EventStore.open(bad)
+
+
+async def test_state_loads_from_snapshot_plus_tail(tmp_path: Path) -> None:
+    db = tmp_path / "log.db"
+    created = ev.SweepCreated(time=0.0, sweep_id="s0000000", config={}, seed=1, method="random",
+                              name="", grid_size=None, run_cap=None, metric_name="",
+                              metric_goal="", metric_target=None, warnings=[])
+    resumed = [ev.SweepResumed(time=float(i), sweep_id="s0000000", reason="") for i in range(5)]
+    events: list[ev.Event] = [created, paused(1), *resumed, paused(9)]
+    store = await EventStore.open(db)
+    await store.append(events[:4])
+    snapshot_state = fold(events[:4])
+    await store.save_snapshot(4, SNAPSHOT_FORMAT, 0.0, json.dumps(snapshot_state.to_json()))
+    await store.append(events[4:])
+    # A snapshot in another format is ignored.
+    await store.save_snapshot(6, SNAPSHOT_FORMAT + 1, 0.0, "{}")
+    with pytest.raises(StoreError, match="beyond the log"):
+        await store.save_snapshot(99, SNAPSHOT_FORMAT, 0.0, "{}")
+    assert await store.load_latest_snapshot(SNAPSHOT_FORMAT) is not None
+    loaded = await load_state(store)
+    assert loaded == fold(events)
+    assert loaded.seq == 8
+    await store.close()
+
+
+async def test_a_corrupt_snapshot_falls_back_to_full_replay(tmp_path: Path) -> None:
+    store = await EventStore.open(tmp_path / "log.db")
+    created = ev.SweepCreated(time=0.0, sweep_id="s0000000", config={}, seed=1, method="random",
+                              name="", grid_size=None, run_cap=None, metric_name="",
+                              metric_goal="", metric_target=None, warnings=[])
+    await store.append([created, paused(1)])
+    await store.save_snapshot(1, SNAPSHOT_FORMAT, 0.0, json.dumps({"format": SNAPSHOT_FORMAT}))
+    loaded = await load_state(store)
+    assert loaded == fold([created, paused(1)])
+    assert isinstance(loaded, State)
+    await store.close()
