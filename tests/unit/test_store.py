@@ -61,9 +61,9 @@ async def test_concurrent_appends_are_group_committed(tmp_path: Path) -> None:
 async def test_wal_and_full_sync_are_on(tmp_path: Path) -> None:
     store = await EventStore.open(tmp_path / "log.db")
     async with store._writer.execute("PRAGMA journal_mode") as cursor:
-        assert (await cursor.fetchone())[0] == "wal"
+        assert tuple(await cursor.fetchone() or ()) == ("wal",)
     async with store._writer.execute("PRAGMA synchronous") as cursor:
-        assert (await cursor.fetchone())[0] == 2  # FULL
+        assert tuple(await cursor.fetchone() or ()) == (2,)  # FULL
     await store.close()
 
 
