@@ -36,6 +36,8 @@ def sweep(
     token: str | None = None,
     seed: int | None = None,
     timeout: float = 30.0,
+    entity: str | None = None,
+    project: str | None = None,
 ) -> str:
     """Create a sweep on the controller and return its id (8 lowercase alphanumerics).
 
@@ -43,8 +45,11 @@ def sweep(
     ``HOST:PORT`` (default ``$OPENSWEEP_CONTROLLER``, else ``127.0.0.1:50051``); ``token`` the
     controller's shared secret (default ``$OPENSWEEP_TOKEN``); ``seed`` fixes the sweep's
     randomness (default: the controller picks and records one). TLS follows
-    ``$OPENSWEEP_TLS_CA``.
+    ``$OPENSWEEP_TLS_CA``. ``entity`` and ``project`` are accepted so that
+    ``wandb.sweep(config, project="p")`` call sites work unchanged; a controller has no
+    projects, so they are ignored.
     """
+    del entity, project
     parsed = load_config(config)
     request = create_sweep_request(parsed, seed)
     address = resolve_address(controller)

@@ -469,11 +469,12 @@ def test_opensweep_sweep_creates_from_a_dict_a_path_or_yaml_text(
                         controller=shared.address),
         opensweep.sweep(path, controller=shared.address),
         opensweep.sweep(str(path), controller=shared.address),
-        opensweep.sweep(RANDOM, controller=shared.address, seed=7),
+        opensweep.sweep(RANDOM, controller=shared.address, seed=7, project="p", entity="e"),
     ]
     assert all(ID.match(i) for i in ids) and len(set(ids)) == 4
     assert show_json(capsys, shared, ids[1])["expected_run_count"] == 3
     assert show_json(capsys, shared, ids[0])["expected_run_count"] is None
+    assert show_json(capsys, shared, ids[3])["seed"] == 7
 
 
 def test_opensweep_sweep_raises_config_error_and_controller_error(
