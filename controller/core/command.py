@@ -98,11 +98,14 @@ def build_argv(config: SweepConfig, params: Mapping[Any, Any], *, interpreter: s
     ``interpreter`` replaces ``${interpreter}`` (the agent passes its own ``sys.executable``);
     ``environ`` is where ``${envvar:NAME}`` looks; ``args_json_file`` is the path the agent
     wrote the parameters to, required only when the command uses ``${args_json_file}``.
-    ``params`` may also be flat (keyed by parameter paths); it is nested first.
+    ``params`` may also be flat (keyed by parameter paths); it is nested first. Parameters
+    appear in name order (W&B's), so the same run always gets the same argv.
     Raises CommandError when something the command needs is missing.
     """
     if any(isinstance(k, tuple) for k in params):
-        params = config.space.nest(params)
+        params = config.space.nest(dict(sorted(params.items())))
+    # W&B's order: top-level parameters sorted by name, whatever order the caller's dict has.
+    params = {name: params[name] for name in sorted(params)}
     template = config.command if config.command is not None else DEFAULT_COMMAND
     argv: list[str] = []
     for item in template:

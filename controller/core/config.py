@@ -421,7 +421,8 @@ class _Parser:
             self.check_grid(space)
 
         if self.problems or method is None or space is None:
-            raise ConfigError(self.problems or [Problem("", "invalid config")])
+            unique = list(dict.fromkeys(self.problems))  # one value can fail two checks alike
+            raise ConfigError(unique or [Problem("", "invalid config")])
         return SweepConfig(
             method=method, program=program, name=name, description=description,
             metric=metric, space=space, early_terminate=early, command=command,
@@ -664,9 +665,9 @@ class _Parser:
     def parse_leaf(self, spec: dict[str, Any], path: str, ppath: ParamPath) -> Parameter | None:
         before = len(self.problems)
         present = [k for k in spec if k in PARAMETER_ARGUMENTS]
-        for key in spec:
-            if key not in PARAMETER_KEYS:
-                self.problem(f"{path}.{key}", "unknown key" + _hint(key, PARAMETER_KEYS))
+        unknown = [k for k in spec if k not in PARAMETER_KEYS]
+        for key in unknown:
+            self.problem(f"{path}.{key}", "unknown key" + _hint(key, PARAMETER_KEYS))
 
         inferred = "distribution" not in spec or spec["distribution"] is None
         if not inferred:
@@ -718,7 +719,9 @@ class _Parser:
                                "`distribution` if you meant a distribution's arguments")
             return None
         if not groups:
-            if "q" in present:
+            if len(present) < len(spec) and "distribution" not in spec:
+                pass  # an unknown key (`vlaues`) was reported already: that is the mistake
+            elif "q" in present:
                 self.problem(path, "q needs a distribution: add e.g. `distribution: q_uniform` "
                                    "with min and max")
             else:
