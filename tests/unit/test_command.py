@@ -182,7 +182,7 @@ _values = st.one_of(
     st.integers(-10**18, 10**18),
     st.floats(allow_nan=False, allow_infinity=False),
     st.booleans(),
-    st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),
+    st.text(alphabet=st.characters(exclude_categories=["Cs"], exclude_characters="\x00"),
             max_size=20),
     st.none(),
     st.lists(st.integers(-5, 5), max_size=3),
