@@ -170,6 +170,18 @@ def controller(start_controller: StartController) -> ControllerProcess:
     return start_controller()
 
 
+@pytest.fixture(scope="module")
+def shared_controller(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControllerProcess]:
+    """One default controller for a whole test module (tests must use their own sweeps)."""
+    workdir = tmp_path_factory.mktemp("shared-controller")
+    child_env = {k: v for k, v in os.environ.items() if not k.startswith("OPENSWEEP_")}
+    child_env["PYTHONUNBUFFERED"] = "1"
+    ctl = ControllerProcess(workdir, workdir / "opensweep.db", [], child_env)
+    ctl.start()
+    yield ctl
+    ctl.terminate(timeout=15)
+
+
 def wait_for(
     predicate: Callable[[], Any], timeout: float = 30.0, interval: float = 0.05, what: str = ""
 ) -> Any:
@@ -328,3 +340,63 @@ class SimAgent:
     async def close(self) -> None:
         await self.disconnect()
         await self.channel.close()
+
+
+async def sweep_call(address: str, method: str, request: Any, token: str | None = None) -> Any:
+    """One SweepService call on a fresh channel, e.g. ``sweep_call(a, "GetSweep", req)``."""
+    from controller.client import aio_channel, sweep_stub
+
+    channel = aio_channel(address, token=token)
+    try:
+        return await getattr(sweep_stub(channel), method)(request, timeout=10)
+    finally:
+        await channel.close()
+
+
+async def create_sweep(address: str, config: str, seed: int = 0,
+                       token: str | None = None) -> str:
+    from opensweep.v1 import sweeps_pb2
+
+    reply = await sweep_call(address, "CreateSweep",
+                             sweeps_pb2.CreateSweepRequest(config=config, seed=seed), token)
+    return str(reply.sweep.id)
+
+
+async def get_sweep(address: str, sweep_id: str) -> Any:
+    from opensweep.v1 import sweeps_pb2
+
+    return await sweep_call(address, "GetSweep", sweeps_pb2.GetSweepRequest(sweep_id=sweep_id))
+
+
+async def list_runs(address: str, sweep_id: str) -> list[Any]:
+    from opensweep.v1 import sweeps_pb2
+
+    reply = await sweep_call(address, "ListRuns", sweeps_pb2.ListRunsRequest(sweep_id=sweep_id))
+    return list(reply.runs)
+
+
+async def read_events(address: str, sweep_id: str = "", after_seq: int = 0) -> list[Any]:
+    from controller.client import aio_channel, sweep_stub
+    from opensweep.v1 import sweeps_pb2
+
+    channel = aio_channel(address)
+    try:
+        call = sweep_stub(channel).ReadEvents(
+            sweeps_pb2.ReadEventsRequest(after_seq=after_seq, sweep_id=sweep_id), timeout=10)
+        return [event async for event in call]
+    finally:
+        await channel.close()
+
+
+async def poll(predicate: Callable[[], Any], timeout: float = 20.0, what: str = "") -> Any:
+    """Await ``predicate()`` (a coroutine function) until it returns something truthy."""
+    import asyncio
+
+    deadline = time.monotonic() + timeout
+    while True:
+        value = await predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what or predicate}")
+        await asyncio.sleep(0.05)

@@ -5,9 +5,15 @@ from __future__ import annotations
 import asyncio
 import json
 
-from controller.client import aio_channel, sweep_stub
 from opensweep.v1 import sweeps_pb2
-from tests.integration.conftest import ControllerProcess, SimAgent, StartController
+from tests.integration.conftest import (
+    ControllerProcess,
+    SimAgent,
+    StartController,
+    create_sweep,
+    get_sweep,
+    list_runs,
+)
 
 A_VALUES = ", ".join(str(i) for i in range(20))
 B_VALUES = ", ".join(str(i) for i in range(25))
@@ -18,35 +24,6 @@ parameters:
   a: {{values: [{A_VALUES}]}}
   b: {{values: [{B_VALUES}]}}
 """
-
-
-async def create_sweep(address: str, config: str, token: str | None = None) -> str:
-    channel = aio_channel(address, token=token)
-    try:
-        reply = await sweep_stub(channel).CreateSweep(
-            sweeps_pb2.CreateSweepRequest(config=config), timeout=10)
-        return str(reply.sweep.id)
-    finally:
-        await channel.close()
-
-
-async def list_runs(address: str, sweep_id: str) -> list[sweeps_pb2.Run]:
-    channel = aio_channel(address)
-    try:
-        reply = await sweep_stub(channel).ListRuns(
-            sweeps_pb2.ListRunsRequest(sweep_id=sweep_id), timeout=10)
-        return list(reply.runs)
-    finally:
-        await channel.close()
-
-
-async def get_sweep(address: str, sweep_id: str) -> sweeps_pb2.Sweep:
-    channel = aio_channel(address)
-    try:
-        return await sweep_stub(channel).GetSweep(
-            sweeps_pb2.GetSweepRequest(sweep_id=sweep_id), timeout=10)
-    finally:
-        await channel.close()
 
 
 async def drain(agent: SimAgent, handed_out: list[tuple[str, str]]) -> None:
