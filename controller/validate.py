@@ -85,23 +85,24 @@ def render_text(config: SweepConfig, source: str) -> str:
 
 
 def run(path: str, *, as_json: bool = False, out: TextIO | None = None,
-        err: TextIO | None = None) -> int:
-    """Validate the config at ``path`` and report; returns the exit code (0 valid, 2 not)."""
+        err: TextIO | None = None, strict: bool = True) -> int:
+    """Validate the config at ``path`` and report; returns the exit code (0 valid, 2 not).
+    ``strict=False`` turns unknown keys into warnings, as W&B's server does."""
     out = out if out is not None else sys.stdout
     err = err if err is not None else sys.stderr
     try:
-        return _run(path, as_json, out, err)
+        return _run(path, as_json, out, err, strict)
     except BrokenPipeError:  # `sweep validate ... | head`: the reader left, nothing to report
         return EXIT_VALID
 
 
-def _run(path: str, as_json: bool, out: TextIO, err: TextIO) -> int:
+def _run(path: str, as_json: bool, out: TextIO, err: TextIO, strict: bool) -> int:
     document: Any = None
     parsed = False
     try:
         document = parse_yaml(read_config_text(path))
         parsed = True
-        config = parse_config(document)
+        config = parse_config(document, strict=strict)
     except ConfigError as e:
         if as_json:
             json.dump(failure(e.problems, document), out, indent=2)

@@ -219,24 +219,25 @@ def parse_yaml(text: str) -> Any:
         raise ConfigError([Problem("", f"invalid YAML: {e}")]) from None
 
 
-def load_config(source: Any) -> SweepConfig:
+def load_config(source: Any, *, strict: bool = True) -> SweepConfig:
     """A SweepConfig from a mapping, YAML text, or a path to a YAML (or JSON) file.
 
     A ``str`` is a path when it is one line ending in ``.yaml``, ``.yml`` or ``.json``;
-    otherwise it is YAML text. Unreadable files and bad YAML are ConfigErrors too.
+    otherwise it is YAML text. Unreadable files and bad YAML are ConfigErrors too. ``strict``
+    as for :func:`parse_config`.
     """
     if isinstance(source, Mapping):
-        return parse_config(source)
+        return parse_config(source, strict=strict)
     if isinstance(source, bytes):
         source = source.decode("utf-8", errors="replace")
     if hasattr(source, "__fspath__"):
-        return parse_config(parse_yaml(_read_text(source.__fspath__())))
+        return parse_config(parse_yaml(_read_text(source.__fspath__())), strict=strict)
     if isinstance(source, str):
         stripped = source.strip()
         if "\n" not in stripped and stripped.lower().endswith((".yaml", ".yml", ".json")):
-            return parse_config(parse_yaml(_read_text(stripped)))
-        return parse_config(parse_yaml(source))
-    return parse_config(source)
+            return parse_config(parse_yaml(_read_text(stripped)), strict=strict)
+        return parse_config(parse_yaml(source), strict=strict)
+    return parse_config(source, strict=strict)
 
 
 def _read_text(path: Any) -> str:
@@ -253,13 +254,16 @@ def _read_text(path: Any) -> str:
 # ---------------------------------------------------------------------------- parsing
 
 
-def parse_config(raw: Any) -> SweepConfig:
+def parse_config(raw: Any, *, strict: bool = True) -> SweepConfig:
     """Validate a sweep config (a mapping, as from YAML or JSON) into a SweepConfig.
 
     Raises ConfigError listing every problem; never anything else, whatever ``raw`` holds.
+    ``strict=False`` is W&B's server behaviour for keys it does not know: each becomes a warning
+    and is dropped (from ``raw`` too, so the stored config is strictly valid). Everything else
+    that is wrong is still an error, since a sweep cannot run on it.
     """
     try:
-        return _Parser().parse(raw)
+        return _Parser(strict=strict).parse(raw)
     except RecursionError:
         raise ConfigError([Problem("", "config is nested too deeply or refers to itself")]) \
             from None
@@ -295,13 +299,23 @@ def _fmt(x: Any) -> str:
 
 
 class _Parser:
-    def __init__(self) -> None:
+    def __init__(self, strict: bool = True) -> None:
+        self.strict = strict
         self.problems: list[Problem] = []
         self.warnings: list[str] = []
         self.key_paths: dict[ParamPath, str] = {}
 
     def problem(self, path: str, message: str) -> None:
         self.problems.append(Problem(path, message))
+
+    def unknown_key(self, container: dict[str, Any], key: str, path: str,
+                    candidates: tuple[str, ...]) -> None:
+        """An error, or in lenient mode a warning and the key dropped."""
+        if self.strict:
+            self.problem(path, "unknown key" + _hint(key, candidates))
+        else:
+            self.warnings.append(f"{path}: unknown key, ignored{_hint(key, candidates)}")
+            del container[key]
 
     # -------------------------------------------------------------- JSON-safe copy
 
@@ -394,13 +408,13 @@ class _Parser:
                                            f"(got {_kind(raw)})")])
         data: dict[str, Any] = self.json_copy(raw, "")
 
-        for key in data:
+        for key in list(data):
             if key in TOP_LEVEL_KEYS:
                 continue
             if key in IGNORED_KEYS:
                 self.warnings.append(f"{key}: accepted for W&B compatibility and ignored")
             else:
-                self.problem(key, "unknown key" + _hint(key, TOP_LEVEL_KEYS + IGNORED_KEYS))
+                self.unknown_key(data, key, key, TOP_LEVEL_KEYS + IGNORED_KEYS)
 
         method = self.parse_method(data)
         program = self.string(data, "program")
@@ -460,11 +474,11 @@ class _Parser:
             self.problem("metric", f"must be a mapping with name and goal (got {_kind(m)})")
             return None
         ok = True
-        for key in m:
+        for key in list(m):
             if key in IGNORED_METRIC_KEYS:
                 self.warnings.append(f"metric.{key}: accepted for W&B compatibility and ignored")
             elif key not in METRIC_KEYS:
-                self.problem(f"metric.{key}", "unknown key" + _hint(key, METRIC_KEYS))
+                self.unknown_key(m, key, f"metric.{key}", METRIC_KEYS)
         name = m.get("name")
         if name is None:
             self.problem("metric.name", "required: the name of the metric the runs log")
@@ -546,9 +560,9 @@ class _Parser:
             self.problem(path, f"must be a mapping with type: hyperband (got {_kind(et)})")
             return None
         before = len(self.problems)
-        for key in et:
+        for key in list(et):
             if key not in HYPERBAND_KEYS:
-                self.problem(f"{path}.{key}", "unknown key" + _hint(key, HYPERBAND_KEYS))
+                self.unknown_key(et, key, f"{path}.{key}", HYPERBAND_KEYS)
         kind = et.get("type")
         if kind is None:
             self.problem(f"{path}.type", "required: hyperband")
@@ -636,6 +650,9 @@ class _Parser:
                                         f"(got {_kind(spec)})")
                 continue
             if "parameters" in spec:
+                if not self.strict:
+                    for key in [k for k in spec if k not in PARAMETER_KEYS]:
+                        self.unknown_key(spec, key, f"{spec_path}.{key}", ("parameters",))
                 others = sorted(k for k in spec if k != "parameters")
                 if others:
                     self.problem(spec_path, "a block with nested parameters takes only "
@@ -664,10 +681,9 @@ class _Parser:
 
     def parse_leaf(self, spec: dict[str, Any], path: str, ppath: ParamPath) -> Parameter | None:
         before = len(self.problems)
+        for key in [k for k in spec if k not in PARAMETER_KEYS]:
+            self.unknown_key(spec, key, f"{path}.{key}", PARAMETER_KEYS)
         present = [k for k in spec if k in PARAMETER_ARGUMENTS]
-        unknown = [k for k in spec if k not in PARAMETER_KEYS]
-        for key in unknown:
-            self.problem(f"{path}.{key}", "unknown key" + _hint(key, PARAMETER_KEYS))
 
         inferred = "distribution" not in spec or spec["distribution"] is None
         if not inferred:

@@ -571,3 +571,50 @@ def test_self_referencing_config_is_a_config_error() -> None:
     loop: list[Any] = []
     loop.append(loop)
     assert problems(config(parameters={"p": {"values": loop}}))
+
+
+# ---------------------------------------------------------------- lenient mode
+
+
+LENIENT_RAW: dict[str, Any] = {
+    "method": "random", "bogus": 1,
+    "metric": {"name": "loss", "golly": 2},
+    "early_terminate": {"type": "hyperband", "min_iter": 3, "etaa": 2},
+    "parameters": {"x": {"values": [1, 2], "vlaues": [3]},
+                   "n": {"parameters": {"y": {"value": 1}}, "note": "hi"}},
+}
+
+
+def test_unknown_keys_are_errors_by_default() -> None:
+    assert set(messages(LENIENT_RAW)) == {"bogus", "metric.golly", "early_terminate.etaa",
+                                          "parameters.x.vlaues", "parameters.n"}
+
+
+def test_lenient_mode_turns_unknown_keys_into_warnings_like_w_and_b() -> None:
+    parsed = parse_config(LENIENT_RAW, strict=False)
+    ignored = sorted(w.split(":")[0] for w in parsed.warnings if "unknown key, ignored" in w)
+    assert ignored == ["bogus", "early_terminate.etaa", "metric.golly", "parameters.n.note",
+                       "parameters.x.vlaues"]
+    assert any('did you mean "values"' in w for w in parsed.warnings)
+    again = parse_config(parsed.raw)  # the stored raw is strictly valid
+    assert (again.space, again.metric, again.early_terminate) == (
+        parsed.space, parsed.metric, parsed.early_terminate)
+
+
+def test_lenient_mode_still_rejects_what_cannot_run() -> None:
+    raw = {"method": "random", "parameters": {"lr": {"min": 1.0, "max": 0.1, "extra": 1}}}
+    assert list(messages_lenient(raw)) == ["parameters.lr.max"]
+
+
+def messages_lenient(raw: Any) -> dict[str, str]:
+    with pytest.raises(ConfigError) as info:
+        parse_config(raw, strict=False)
+    return {p.path: p.message for p in info.value.problems}
+
+
+def test_load_config_passes_strict_through(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text("method: random\nextra: 1\nparameters: {x: {value: 1}}\n")
+    with pytest.raises(ConfigError):
+        load_config(path)
+    assert load_config(path, strict=False).method == "random"

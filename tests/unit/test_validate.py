@@ -132,3 +132,13 @@ def test_the_sweep_command_validates_from_the_command_line(tmp_path: Path) -> No
     assert result.returncode == 2 and json.loads(result.stdout)["valid"] is False
     result = _sweep("validate", "-", stdin="method: grid\nparameters: {a: {values: [1, 2]}}\n")
     assert result.returncode == 0 and "expected run count: 2" in result.stdout
+
+
+def test_lenient_validation_warns_about_unknown_keys_and_exits_0(tmp_path: Path) -> None:
+    path = tmp_path / "sweep.yaml"
+    path.write_text("method: random\nbogus: 1\nparameters: {a: {values: [1]}}\n")
+    out, err = io.StringIO(), io.StringIO()
+    assert run(str(path), out=out, err=err) == 2
+    out, err = io.StringIO(), io.StringIO()
+    assert run(str(path), out=out, err=err, strict=False) == 0
+    assert "warning: bogus: unknown key, ignored" in out.getvalue()
