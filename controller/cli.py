@@ -23,6 +23,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def sweep_main(argv: list[str] | None = None) -> int:
+    import os
+
+    # gRPC's C core logs TLS handshake failures to stderr itself; the client explains them.
+    os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
     from controller import sweep_cli
 
     parser = argparse.ArgumentParser(

@@ -274,6 +274,17 @@ def _unreachable_reason(details: str) -> str:
     return details or "unavailable"
 
 
+def _unreachable_hint(reason: str) -> str:
+    if reason == "TLS handshake failed":
+        return ("is the controller's certificate signed by the CA given with --tls-ca "
+                "(or OPENSWEEP_TLS_CA), and does it name this host?")
+    if reason == "connection lost":
+        return ("did `controller serve` stop? If it serves TLS, pass its CA with --tls-ca "
+                "(or OPENSWEEP_TLS_CA).")
+    return ("is `controller serve` running there? Set --controller or "
+            "OPENSWEEP_CONTROLLER.")
+
+
 def describe_rpc_error(
     exc: grpc.RpcError, address: str | None = None, *, token_sent: bool | None = None
 ) -> str:
@@ -284,10 +295,8 @@ def describe_rpc_error(
     details = (exc.details() if hasattr(exc, "details") else None) or ""
     where = f" at {address}" if address else ""
     if code == grpc.StatusCode.UNAVAILABLE:
-        return (
-            f"cannot reach the controller{where} ({_unreachable_reason(details)}); is "
-            "`controller serve` running there? Set --controller or OPENSWEEP_CONTROLLER."
-        )
+        reason = _unreachable_reason(details)
+        return f"cannot reach the controller{where} ({reason}); {_unreachable_hint(reason)}"
     if code == grpc.StatusCode.UNAUTHENTICATED and token_sent is False:
         return (
             f"the controller{where} requires a token and none was given "

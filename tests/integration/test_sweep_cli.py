@@ -12,6 +12,7 @@ import json
 import os
 import queue
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -454,6 +455,35 @@ def test_a_wrong_token_is_refused_without_printing_it(
         opensweep.sweep(RANDOM, token="wrong-secret-value")
     assert info.value.code == "UNAUTHENTICATED"
     assert "wrong-secret-value" not in str(info.value)
+
+
+def self_signed(directory: Path, name: str) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 signed by itself (so it is its own CA), and its key."""
+    cert, key = directory / f"{name}.pem", directory / f"{name}.key"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+         "-keyout", str(key), "-out", str(cert), "-subj", "/CN=localhost",
+         "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"],
+        check=True, capture_output=True, timeout=60,
+    )
+    return cert, key
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl to make certificates")
+def test_tls_needs_the_controllers_ca_and_says_so(
+    start_controller: StartController, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cert, key = self_signed(tmp_path, "controller")
+    other, _ = self_signed(tmp_path, "other")
+    ctl = start_controller(extra_args=["--tls-cert", str(cert), "--tls-key", str(key)])
+    code, out, err = cli(capsys, "list", "--tls-ca", str(cert), "--controller", ctl.address)
+    assert (code, out) == (EXIT_OK, "no sweeps\n"), err
+    code, _, err = cli(capsys, "list", "--tls-ca", str(other), "--controller", ctl.address)
+    assert code == EXIT_UNREACHABLE
+    assert "TLS handshake failed" in err and "--tls-ca" in err
+    code, _, err = cli(capsys, "list", "--controller", ctl.address)
+    assert code == EXIT_UNREACHABLE
+    assert "--tls-ca" in err
 
 
 # --------------------------------------------------------------------- opensweep.sweep()
