@@ -14,8 +14,9 @@ import sys
 import time
 from typing import Any, TextIO
 
+from agent.metrics import flatten
 from agent.runner import Outcome, RunResult
-from agent.session import RunView, flatten_params
+from agent.session import RunView
 
 #: Parameters longer than this (in the run line) are cut with an ellipsis.
 MAX_PARAMS_CHARS = 120
@@ -30,7 +31,7 @@ def format_number(value: float) -> str:
 
 
 def format_params(params: dict[str, Any], limit: int = MAX_PARAMS_CHARS) -> str:
-    text = " ".join(f"{k}={v}" for k, v in flatten_params(params).items())
+    text = " ".join(f"{k}={v}" for k, v in flatten(params).items())
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 

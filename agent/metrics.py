@@ -70,13 +70,17 @@ def numeric_value(value: Any) -> float | None:
     return None
 
 
-def _flatten(obj: Mapping[str, Any], prefix: str, out: dict[str, Any]) -> None:
+def flatten(obj: Mapping[str, Any], prefix: str = "",
+            out: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Nested mappings -> dotted names (``{"val": {"loss": 1}}`` -> ``{"val.loss": 1}``)."""
+    flat: dict[str, Any] = {} if out is None else out
     for key, value in obj.items():
         name = f"{prefix}{key}"
         if isinstance(value, Mapping):
-            _flatten(value, name + ".", out)
+            flatten(value, name + ".", flat)
         else:
-            out[name] = value
+            flat[name] = value
+    return flat
 
 
 def _step_of(value: Any) -> int | None:
@@ -127,8 +131,7 @@ class LineParser:
                 "skipped"
             )
             return None
-        flat: dict[str, Any] = {}
-        _flatten(obj, "", flat)
+        flat = flatten(obj)
         step_value = flat.pop("_step", None)
         values: dict[str, float] = {}
         for name, value in flat.items():

@@ -24,7 +24,7 @@ import re
 import signal
 import socket
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
@@ -737,14 +737,3 @@ def run_session(settings: AgentSettings, *, launcher: Launcher | None = None,
         return await session.run(install_signal_handlers=install_signal_handlers)
 
     return asyncio.run(main())
-
-
-def flatten_params(params: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    """Nested run config -> dotted names, for one-line display."""
-    flat: dict[str, Any] = {}
-    for key, value in params.items():
-        if isinstance(value, Mapping):
-            flat.update(flatten_params(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
