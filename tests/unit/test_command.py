@@ -199,7 +199,7 @@ def _parse_back(kind: type, text: str) -> Any:
     return json.loads(text)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=120, deadline=None)
 @given(st.dictionaries(_names, _values, min_size=1, max_size=6))
 def test_args_round_trip_through_argparse(params: dict[str, Any]) -> None:
     parser = argparse.ArgumentParser(allow_abbrev=False)
@@ -211,7 +211,7 @@ def test_args_round_trip_through_argparse(params: dict[str, Any]) -> None:
         assert _parse_back(kind, parsed[f"p{i}"]) == value, name
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(st.dictionaries(_names, st.one_of(st.booleans(), st.integers()), min_size=1, max_size=6))
 def test_args_no_boolean_flags_round_trip_through_argparse_store_true(
         params: dict[str, Any]) -> None:

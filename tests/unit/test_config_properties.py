@@ -116,7 +116,7 @@ def use(config: Any) -> None:
         build_argv(config, point, interpreter="python", environ={}, args_json_file="a.json")
 
 
-@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(sweep_config())
 def test_any_config_gives_a_sweep_config_or_a_config_error(raw: Any) -> None:
     try:
@@ -127,7 +127,7 @@ def test_any_config_gives_a_sweep_config_or_a_config_error(raw: Any) -> None:
     use(config)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(sweep_config())
 def test_any_config_written_as_yaml_loads_the_same_way(raw: Any) -> None:
     try:

@@ -148,7 +148,7 @@ def _check_draw(p: Parameter, value: Any) -> None:
         assert lo - slack <= value <= hi + slack, (p, value)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(distribution_spec(), st.integers(0, 2**32))
 def test_every_draw_lies_in_the_support_and_obeys_q(spec: dict[str, Any], seed: int) -> None:
     try:
