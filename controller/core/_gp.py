@@ -48,6 +48,37 @@ def _lengthscale_prior_mean(n_groups: int) -> float:
     return math.sqrt(2.0) + 0.5 * math.log(max(n_groups, 1))
 
 
+LS_PRIOR = "cosh"
+
+
+def _ls_neg_log_prior(t: np.ndarray, n_groups: int) -> tuple[float, np.ndarray]:
+    """-log p(log lengthscales) up to a constant, and its gradient."""
+    if LS_PRIOR == "hvarfner":
+        d = t - _lengthscale_prior_mean(n_groups)
+        return 0.5 * float((d**2).sum()) / _LOG_LS_PRIOR_SD**2, d / _LOG_LS_PRIOR_SD**2
+    if LS_PRIOR.startswith("cosh"):
+        a, c = 0.1, float(LS_PRIOR[4:] or 0.0)
+        tt = t - c - 0.25 * math.log(max(n_groups, 1)) * (LS_PRIOR_DIMSCALE)
+        e = np.exp(2.0 * tt)
+        return float((a * (e + 1.0 / e)).sum()), 2.0 * a * (e - 1.0 / e)
+    mu, sd = LS_LOGNORMAL
+    mu = mu + LS_PRIOR_DIMSCALE * 0.5 * math.log(max(n_groups, 1))
+    d = t - mu
+    return 0.5 * float((d**2).sum()) / sd**2, d / sd**2
+
+
+LS_PRIOR_DIMSCALE = 0.0
+LS_LOGNORMAL = (0.0, 1.0)
+
+
+def _ls_start(n_groups: int) -> float:
+    if LS_PRIOR == "hvarfner":
+        return _lengthscale_prior_mean(n_groups) - _LOG_LS_PRIOR_SD**2 * 0.25
+    if LS_PRIOR.startswith("cosh"):
+        return float(LS_PRIOR[4:] or 0.0) + 0.25 * math.log(max(n_groups, 1)) * LS_PRIOR_DIMSCALE
+    return LS_LOGNORMAL[0] + LS_PRIOR_DIMSCALE * 0.5 * math.log(max(n_groups, 1))
+
+
 @dataclass(frozen=True)
 class Hyperparameters:
     """Length scale per group, signal variance and noise variance (standardised units)."""
@@ -138,10 +169,9 @@ def _neg_log_posterior(
     grad[-2] = -0.5 * float((w * kf).sum())
     grad[-1] = -0.5 * hp.noise * float(np.trace(w))
     # Priors (log-normal on each positive hyperparameter = normal on its log).
-    mu_ls = _lengthscale_prior_mean(n_groups)
-    d_ls = theta[:n_groups] - mu_ls
-    nll += 0.5 * float((d_ls**2).sum()) / _LOG_LS_PRIOR_SD**2
-    grad[:n_groups] += d_ls / _LOG_LS_PRIOR_SD**2
+    p_ls, g_ls = _ls_neg_log_prior(theta[:n_groups], n_groups)
+    nll += p_ls
+    grad[:n_groups] += g_ls
     for index, (mean, sd) in ((-2, _LOG_SIGNAL_PRIOR), (-1, _LOG_NOISE_PRIOR)):
         d = theta[index] - mean
         nll += 0.5 * d * d / sd**2
@@ -169,7 +199,7 @@ def fit_hyperparameters(
     hi = np.array([b[1] for b in bounds])
     mode = np.concatenate(
         [
-            np.full(n_groups, _lengthscale_prior_mean(n_groups) - _LOG_LS_PRIOR_SD**2 * 0.25),
+            np.full(n_groups, _ls_start(n_groups)),
             [_LOG_SIGNAL_PRIOR[0], _LOG_NOISE_PRIOR[0]],
         ]
     )
@@ -177,7 +207,7 @@ def fit_hyperparameters(
     for _ in range(restarts):
         draw = np.concatenate(
             [
-                rng.normal(_lengthscale_prior_mean(n_groups), _LOG_LS_PRIOR_SD * 0.5, n_groups),
+                rng.normal(_ls_start(n_groups), 0.75, n_groups),
                 [rng.normal(*_LOG_SIGNAL_PRIOR) * 0.5, rng.normal(*_LOG_NOISE_PRIOR)],
             ]
         )
@@ -241,6 +271,10 @@ class GaussianProcess:
         return GaussianProcess(
             x, y, self.groups, self.hp, y_mean=self.y_mean, y_scale=self.y_scale
         )
+
+    def correlation(self, xs: np.ndarray, points: np.ndarray) -> np.ndarray:
+        """Kernel correlation (1 at distance 0) between each row of ``xs`` and of ``points``."""
+        return _matern(_sqdist(xs, points, self._col_ls), 1.0)
 
     def predict(self, xs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Posterior mean and variance of the latent function (standardised units)."""

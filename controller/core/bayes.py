@@ -61,6 +61,8 @@ N_RANDOM_CANDIDATES = 1024
 N_SOBOL_CANDIDATES = 512
 N_LOCAL_CANDIDATES = 512
 N_STARTS = 5
+PENDING_CORRELATION = 0.98
+"""A suggestion must correlate less than this (kernel correlation) with every running run."""
 _KEY_DECIMALS = 9
 
 
@@ -278,12 +280,27 @@ def _collect(
     return data
 
 
+_YJ_LAMBDAS = np.linspace(-2.0, 1.0, 31)
+
+
+def _yeo_johnson(z: np.ndarray, lam: float) -> np.ndarray:
+    out = np.empty_like(z)
+    pos = z >= 0
+    if abs(lam) < 1e-9:
+        out[pos] = np.log1p(z[pos])
+    else:
+        out[pos] = np.expm1(lam * np.log1p(z[pos])) / lam
+    out[~pos] = -np.expm1((2.0 - lam) * np.log1p(-z[~pos])) / (2.0 - lam)
+    return out
+
+
 def _compress_bad_tail(y: np.ndarray) -> np.ndarray:
     """Standardise, then a Yeo-Johnson power transform with lambda <= 1 (minimisation).
 
-    lambda < 1 squeezes large (bad) values and stretches small (good) ones; lambda is never
-    allowed above 1, so the good end of the scale is never compressed. Keeps the GP sane when a
-    few runs are orders of magnitude worse than the rest (diverged losses, Rosenbrock).
+    lambda < 1 squeezes large (bad) values; lambda is never allowed above 1, so a long tail of
+    *good* values is never squashed together. Keeps the GP sane when a few runs are orders of
+    magnitude worse than the rest (a diverged loss, Rosenbrock's walls). lambda maximises the
+    Gaussian log-likelihood over a grid in [-2, 1] (cheap, and exact enough for a warping).
     """
     sd = float(y.std())
     if sd <= 1e-12 or not np.all(np.isfinite(y)):
@@ -291,15 +308,17 @@ def _compress_bad_tail(y: np.ndarray) -> np.ndarray:
     z = (y - y.mean()) / sd
     if len(np.unique(z)) < 3:
         return z
+    log_jacobian = float((np.sign(z) * np.log1p(np.abs(z))).sum())
+    best_lam, best_llf = 1.0, -math.inf
     with np.errstate(all="ignore"):
-        try:
-            lam = float(scipy.stats.yeojohnson_normmax(z))
-        except (ValueError, FloatingPointError, RuntimeError):
-            return z
-        if not math.isfinite(lam):
-            return z
-        lam = min(1.0, max(-2.0, lam))
-        out = np.asarray(scipy.stats.yeojohnson(z, lmbda=lam), dtype=float)
+        for lam in _YJ_LAMBDAS:
+            var = float(_yeo_johnson(z, float(lam)).var())
+            if not var > 1e-300 or not math.isfinite(var):
+                continue
+            llf = -0.5 * len(z) * math.log(var) + (lam - 1.0) * log_jacobian
+            if llf > best_llf:
+                best_lam, best_llf = float(lam), llf
+        out = _yeo_johnson(z, best_lam)
     if not np.all(np.isfinite(out)) or float(out.std()) <= 1e-12:
         return z
     return (out - out.mean()) / out.std()
@@ -379,8 +398,23 @@ def _maximise(
     acq: _Acquisition,
     centres: np.ndarray,
     taken: set[tuple[float, ...]],
+    pending: np.ndarray,
     rng: np.random.Generator,
 ) -> np.ndarray:
+    """The untaken point with the highest acquisition value found.
+
+    Points already run are *taken* (exact match after rounding); so is anything the kernel
+    correlates above :data:`PENDING_CORRELATION` with a running run: the model may be so sure
+    of itself that the believer fantasy leaves the acquisition's peak on the pending point,
+    and two agents running the same configuration at once learn nothing from the second.
+    """
+
+    def allowed(rows: np.ndarray) -> np.ndarray:
+        ok = np.array([_key(row) not in taken for row in rows], dtype=bool)
+        if len(pending):
+            ok &= acq.gp.correlation(rows, pending).max(1) < PENDING_CORRELATION
+        return ok
+
     candidates = np.vstack(
         [
             enc.random(rng, N_RANDOM_CANDIDATES),
@@ -405,30 +439,44 @@ def _maximise(
         refined = _local_numeric(enc, acq, refined)
         if enc.categorical:
             refined = _categorical_moves(enc, acq, refined)
-    pool = np.vstack([refined, candidates[order[:64]]])
-    snapped = enc.canonical(pool)
-    snapped_values = acq(snapped)
-    for index in np.argsort(-snapped_values, kind="stable"):
-        if _key(snapped[index]) not in taken:
-            return snapped[index]
-    # Every good candidate is taken: any untaken candidate at all, best first.
+    pool = enc.canonical(np.vstack([refined, candidates[order[:64]]]))
+    pool_values = acq(pool)
+    pool_order = np.argsort(-pool_values, kind="stable")
+    ok = allowed(pool[pool_order])
+    if ok.any():
+        return pool[pool_order[int(np.argmax(ok))]]
+    # Every good candidate is taken: the best untaken candidate at all.
     rest = enc.canonical(candidates[order])
-    for row in rest:
-        if _key(row) not in taken:
-            return row
-    return snapped[int(np.argmax(snapped_values))]
+    ok = allowed(rest)
+    if ok.any():
+        return rest[int(np.argmax(ok))]
+    return pool[pool_order[0]]
 
 
 def _space_filling(
     enc: SpaceEncoding, existing: list[np.ndarray], rng: np.random.Generator
 ) -> np.ndarray:
-    """The scrambled-Sobol candidate farthest (maximin) from every existing point."""
+    """Of a scrambled Sobol set, the candidate farthest from every existing point.
+
+    Distances wrap around (the unit cube as a torus) so the design has no pull towards the
+    boundary: plain maximin puts the first points in corners, where hyperparameters are
+    usually worst. A categorical parameter adds 1 to the squared distance when it differs.
+    """
     candidates = enc.canonical(enc.sobol(rng, 256))
     if not existing:
         return candidates[0]
-    points = np.array(existing)
-    d2 = ((candidates[:, None, :] - points[None, :, :]) ** 2).sum(-1).min(1)
-    return candidates[int(np.argmax(d2))]
+    return candidates[int(np.argmax(_torus_distance2(enc, candidates, np.array(existing))))]
+
+
+def _torus_distance2(enc: SpaceEncoding, xs: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """For each row of ``xs``, the squared wrap-around distance to the nearest of ``points``."""
+    n = len(enc.numeric)
+    delta = np.abs(xs[:, None, :n] - points[None, :, :n])
+    delta = np.minimum(delta, 1.0 - delta)
+    d2 = (delta**2).sum(-1)
+    if enc.dim > n:
+        d2 = d2 + 0.5 * ((xs[:, None, n:] - points[None, :, n:]) ** 2).sum(-1)
+    return np.asarray(d2.min(1))
 
 
 # --------------------------------------------------------------------------- entry point
@@ -472,8 +520,12 @@ def suggest(config: SweepConfig, runs: Sequence[RunRecord], seed: int) -> FlatPa
         x_pending = np.array(data.x_pending)
         fantasy, _ = gp.predict(x_pending)
         gp = gp.condition(x_pending, fantasy)
+        # The believed values are data now: the incumbent includes them, so a pending point
+        # better than the best finished run stops looking like an improvement to itself.
+        best = min(best, float(fantasy.min()))
 
     order = np.argsort(y_obs, kind="stable")[:5]
     taken = {_key(x) for x in data.x_all}
-    chosen = _maximise(enc, _Acquisition(gp, best), x_obs[order], taken, rng)
+    pending = np.array(data.x_pending) if data.x_pending else np.zeros((0, enc.dim))
+    chosen = _maximise(enc, _Acquisition(gp, best), x_obs[order], taken, pending, rng)
     return enc.decode(chosen)

@@ -1,0 +1,251 @@
+"""controller.core.bayes: what a ``method: bayes`` sweep suggests, and why."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from controller.core import bayes
+from controller.core.config import SweepConfig, parse_config
+from controller.core.errors import OpensweepError
+from controller.core.runs import RunRecord
+
+
+def _config(parameters: dict[str, Any], goal: str = "minimize") -> SweepConfig:
+    return parse_config(
+        {"method": "bayes", "metric": {"name": "loss", "goal": goal}, "parameters": parameters}
+    )
+
+
+def _done(i: int, params: dict[str, Any], loss: float | None, state: str = "finished") -> RunRecord:
+    metrics = {} if loss is None else {"loss": loss}
+    history = [{"_step": 0, **metrics}] if metrics else []
+    return RunRecord(f"r{i}", params, state, dict(metrics), history)
+
+
+def _nested(config: SweepConfig, seed: int, runs: list[RunRecord]) -> dict[str, Any]:
+    return config.space.nest(bayes.suggest(config, runs, seed))
+
+
+def _optimise(
+    config: SweepConfig, f: Callable[[dict[str, Any]], float], n: int, seed: int = 0
+) -> list[RunRecord]:
+    runs: list[RunRecord] = []
+    for i in range(n):
+        params = _nested(config, seed * 1000 + i, runs)
+        runs.append(_done(i, params, f(params)))
+    return runs
+
+
+X01 = {"x": {"min": 0.0, "max": 1.0}}
+
+
+def test_same_runs_and_seed_give_the_same_suggestion() -> None:
+    config = _config({"x": {"min": 0.0, "max": 1.0}, "y": {"min": 0.0, "max": 1.0}})
+    runs = [_done(i, {"x": i / 9, "y": (i * 7 % 10) / 9}, float(i % 4)) for i in range(10)]
+    assert bayes.suggest(config, runs, 11) == bayes.suggest(config, runs, 11)
+    assert bayes.suggest(config, runs, 11) != bayes.suggest(config, runs, 12)
+
+
+def test_initial_design_spreads_out_and_avoids_the_boundary() -> None:
+    config = _config({"x": {"min": 0.0, "max": 1.0}, "y": {"min": 0.0, "max": 1.0}})
+    runs: list[RunRecord] = []
+    for i in range(bayes.initial_design_size(2)):
+        runs.append(_done(i, _nested(config, i, runs), 1.0))
+    points = np.array([[r.params["x"], r.params["y"]] for r in runs])
+    gaps = np.linalg.norm(points[:, None] - points[None], axis=-1) + np.eye(len(points))
+    assert gaps.min() > 0.15
+    on_edge = (np.minimum(points, 1 - points) < 0.02).any(1).sum()
+    assert on_edge <= 1
+
+
+def test_finds_the_minimum_of_a_one_dimensional_toy() -> None:
+    config = _config(X01)
+    runs = _optimise(config, lambda p: (p["x"] - 0.3) ** 2, 12)
+    best = min(runs, key=lambda r: r.summary["loss"])
+    assert abs(best.params["x"] - 0.3) < 0.02
+
+
+def test_acquisition_prefers_the_promising_region_over_the_explored_bad_one() -> None:
+    config = _config(X01)
+    xs = [0.05, 0.15, 0.25, 0.5, 0.7, 0.9]
+    runs = [_done(i, {"x": x}, (x - 0.8) ** 2) for i, x in enumerate(xs)]
+    assert 0.7 < _nested(config, 0, runs)["x"] < 0.9
+
+
+def test_maximize_looks_for_large_values() -> None:
+    minimise = _config(X01)
+    maximise = _config(X01, goal="maximize")
+    xs = [0.05, 0.15, 0.25, 0.5, 0.7, 0.9]
+    low = [_done(i, {"x": x}, (x - 0.8) ** 2) for i, x in enumerate(xs)]
+    high = [_done(i, {"x": x}, -((x - 0.8) ** 2)) for i, x in enumerate(xs)]
+    assert _nested(minimise, 0, low) == _nested(maximise, 0, high)
+
+
+def test_log_scale_parameters_are_searched_in_log_space() -> None:
+    config = _config({"lr": {"distribution": "log_uniform_values", "min": 1e-6, "max": 1.0}})
+    runs = _optimise(config, lambda p: (math.log10(p["lr"]) + 4.0) ** 2, 12)
+    best = min(runs, key=lambda r: r.summary["loss"])
+    assert 5e-5 < best.params["lr"] < 2e-4
+
+
+def test_the_good_category_is_found_and_exploited() -> None:
+    config = _config(
+        {"opt": {"values": ["sgd", "adam", "rmsprop", "adagrad"]}, "x": {"min": 0.0, "max": 1.0}}
+    )
+    offset = {"sgd": 1.0, "adam": 0.0, "rmsprop": 0.7, "adagrad": 1.5}
+    runs = _optimise(config, lambda p: offset[p["opt"]] + (p["x"] - 0.5) ** 2, 16)
+    assert sum(r.params["opt"] == "adam" for r in runs[-5:]) >= 4
+
+
+def test_categorical_with_probabilities_works() -> None:
+    config = _config(
+        {"opt": {"values": ["a", "b"], "probabilities": [0.9, 0.1]}, "x": {"min": 0.0, "max": 1.0}}
+    )
+    runs = _optimise(config, lambda p: (p["opt"] == "a") + p["x"], 8)
+    assert {r.params["opt"] for r in runs} == {"a", "b"}
+
+
+def test_running_runs_push_the_next_suggestion_elsewhere() -> None:
+    config = _config(X01)
+    xs = [0.05, 0.2, 0.35, 0.5, 0.65, 0.95]
+    runs = [_done(i, {"x": x}, (x - 0.8) ** 2) for i, x in enumerate(xs)]
+    first = _nested(config, 0, runs)["x"]
+    pending = [_done(10 + i, {"x": first}, None, "running") for i in range(1)]
+    second = _nested(config, 0, runs + pending)["x"]
+    assert abs(second - first) > 0.01
+
+
+def test_failed_runs_count_as_bad_not_as_missing() -> None:
+    config = _config(X01)
+    xs = [0.1, 0.3, 0.5, 0.7, 0.9]
+    runs = [_done(i, {"x": x}, (x - 0.75) ** 2) for i, x in enumerate(xs)]
+    failed = [_done(10 + i, {"x": x}, None, "failed") for i, x in enumerate([0.72, 0.78, 0.75])]
+    crashed = [_done(20, {"x": 0.8}, None, "crashed")]
+    x = _nested(config, 0, runs + failed + crashed)["x"]
+    assert not 0.69 < x < 0.83
+
+
+def test_a_finished_run_without_the_metric_is_a_failure_and_a_stopped_one_is_ignored() -> None:
+    config = _config(X01)
+    runs = [_done(i, {"x": x}, (x - 0.75) ** 2) for i, x in enumerate([0.1, 0.3, 0.5, 0.9])]
+    data = bayes._collect(
+        bayes.SpaceEncoding(config.space),
+        [
+            *runs,
+            _done(5, {"x": 0.75}, None, "finished"),
+            _done(6, {"x": 0.6}, None, "stopped"),
+            _done(7, {"x": 0.2}, 0.5, "stopped"),
+            _done(8, {"x": 0.4}, None, "running"),
+        ],
+        "loss",
+        "minimize",
+    )
+    assert len(data.y_obs) == 5  # the four finished runs and the stopped run with a value
+    assert [float(x[0]) for x in data.x_failed] == [0.75]
+    assert [float(x[0]) for x in data.x_pending] == [0.4]
+    assert len(data.x_all) == 8
+
+
+def test_nan_and_non_numeric_metric_values_do_not_count() -> None:
+    config = _config(X01)
+    runs = [
+        RunRecord("a", {"x": 0.2}, "finished", {"loss": math.nan}, [{"_step": 0, "loss": math.nan}]),
+        RunRecord("b", {"x": 0.4}, "finished", {"loss": "oops"}, []),
+    ]
+    data = bayes._collect(bayes.SpaceEncoding(config.space), runs, "loss", "minimize")
+    assert data.y_obs == [] and len(data.x_failed) == 2
+
+
+def test_runs_whose_parameters_are_not_in_the_space_are_ignored() -> None:
+    config = _config({"opt": {"values": ["a", "b"]}, "x": {"min": 0.0, "max": 1.0}})
+    runs = [
+        _done(0, {"opt": "c", "x": 0.5}, 0.1),
+        _done(1, {"x": 0.5}, 0.1),
+        _done(2, {"opt": "a", "x": "high"}, 0.1),
+    ]
+    data = bayes._collect(bayes.SpaceEncoding(config.space), runs, "loss", "minimize")
+    assert data.x_all == []
+
+
+def test_a_discrete_space_is_not_repeated_while_points_are_left() -> None:
+    config = _config({"a": {"values": [1, 2, 3]}, "b": {"min": 1, "max": 4}})
+    runs = _optimise(config, lambda p: (p["a"] - 2) ** 2 + (p["b"] - 3) ** 2, 12)
+    assert len({(r.params["a"], r.params["b"]) for r in runs}) == 12
+
+
+def test_bayes_needs_a_metric() -> None:
+    config = parse_config({"method": "random", "parameters": X01})
+    with pytest.raises(OpensweepError, match="metric"):
+        bayes.suggest(config, [], 0)
+
+
+def test_a_space_of_constants_gives_the_constants() -> None:
+    config = _config({"a": {"value": 3}, "b": {"values": ["only"]}})
+    assert _nested(config, 0, []) == {"a": 3, "b": "only"}
+
+
+def test_a_duplicated_categorical_value_is_one_choice() -> None:
+    encoding = bayes.SpaceEncoding(_config({"a": {"values": [1, 1.0, 2, True]}}).space)
+    assert encoding.categorical[0].values == (1, 2, True)
+
+
+def test_many_runs_are_subsampled_and_the_best_are_kept() -> None:
+    config = _config({"x": {"min": 0.0, "max": 1.0}, "y": {"min": 0.0, "max": 1.0}})
+    rng = np.random.default_rng(0)
+    pts = rng.random((bayes.MAX_GP_POINTS + 150, 2))
+    runs = [
+        _done(i, {"x": float(a), "y": float(b)}, float((a - 0.6) ** 2 + (b - 0.4) ** 2))
+        for i, (a, b) in enumerate(pts)
+    ]
+    suggestion = _nested(config, 0, runs)
+    assert abs(suggestion["x"] - 0.6) < 0.1 and abs(suggestion["y"] - 0.4) < 0.1
+
+
+# ---------------------------------------------------------------- property: always in the space
+
+_PARAMETER_SPECS = st.sampled_from(
+    [
+        {"min": 0.0, "max": 1.0},
+        {"min": -3, "max": 7},
+        {"distribution": "log_uniform_values", "min": 1e-5, "max": 1.0},
+        {"distribution": "q_uniform", "min": 0.0, "max": 1.0, "q": 0.25},
+        {"distribution": "q_log_uniform_values", "min": 1, "max": 256, "q": 1},
+        {"distribution": "inv_log_uniform_values", "min": 0.1, "max": 10.0},
+        {"distribution": "normal", "mu": 2.0, "sigma": 0.5},
+        {"distribution": "q_normal", "mu": 0.0, "sigma": 3.0, "q": 2},
+        {"distribution": "log_normal", "mu": 0.0, "sigma": 1.0},
+        {"distribution": "beta", "a": 2.0, "b": 5.0},
+        {"values": ["a", "b", "c"]},
+        {"values": [True, False]},
+        {"value": 7},
+    ]
+)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    specs=st.lists(_PARAMETER_SPECS, min_size=1, max_size=4),
+    n_runs=st.integers(0, 9),
+    seed=st.integers(0, 2**31 - 1),
+    states=st.lists(st.sampled_from(["finished", "failed", "running", "crashed"]), min_size=9, max_size=9),
+)
+def test_suggestions_always_lie_in_the_space(
+    specs: list[dict[str, Any]], n_runs: int, seed: int, states: list[str]
+) -> None:
+    config = _config({f"p{i}": spec for i, spec in enumerate(specs)})
+    rng = np.random.default_rng(seed)
+    runs = []
+    for i in range(n_runs):
+        params = config.space.nest(config.space.sample(rng))
+        runs.append(_done(i, params, float(rng.normal()), states[i]))
+    flat = bayes.suggest(config, runs, seed)
+    assert set(flat) == set(config.space.paths)
+    for param in config.space.parameters:
+        assert param.contains(flat[param.path]), (param, flat[param.path])
