@@ -195,15 +195,33 @@ def test_two_agents_drain_a_grid_with_every_metric_and_the_right_best_run(
     assert all("finished" in x and "loss=" in x for x in lines)
 
 
-def test_count_limits_the_runs_of_one_agent(harness: Harness, tmp_path: Path) -> None:
-    program = _program(tmp_path, "noop.py", "pass\n")
+def test_count_limits_the_runs_of_one_agent_and_verbose_echoes_output(
+        harness: Harness, tmp_path: Path) -> None:
+    program = _program(tmp_path, "hello.py", """
+        import os
+        print("hello from", os.environ["OPENSWEEP_RUN_ID"])
+    """)
     sweep_id = harness.sweep({"method": "grid", "program": program,
                               "parameters": {"x": {"values": [1, 2, 3, 4, 5]}}})
-    agent = harness.agent("--sweep", sweep_id, "--count", "2")
+    agent = harness.agent("--sweep", sweep_id, "--count", "2", "--verbose")
     assert agent.wait() == 0, agent.err
-    assert [_state(r) for r in harness.runs(sweep_id)] == ["finished", "finished"]
+    runs = harness.runs(sweep_id)
+    assert [_state(r) for r in runs] == ["finished", "finished"]
+    for run in runs:
+        assert f"[{run.id}] hello from {run.id}" in agent.err
     assert "done after 2 run(s)" in agent.err
     assert "lost the controller" not in agent.err
+
+
+def test_quiet_prints_no_run_lines_only_logs(harness: Harness, tmp_path: Path) -> None:
+    program = _program(tmp_path, "noop.py", "pass\n")
+    sweep_id = harness.sweep({"method": "grid", "program": program,
+                              "parameters": {"x": {"values": [1]}}})
+    agent = harness.agent(sweep_id, "--quiet")
+    assert agent.wait() == 0, agent.err
+    [run] = harness.runs(sweep_id)
+    assert agent.out == ""
+    assert f"run {run.id}: finished (exit status 0)" in agent.err
 
 
 def test_a_hostile_value_reaches_the_program_as_one_literal_argument(harness: Harness,
