@@ -30,11 +30,12 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from controller.core import engine, hyperband
 from controller.core import events as ev
+from controller.core import hyperband
 from controller.core.config import SweepConfig, parse_config, parse_yaml
 from controller.core.errors import ConfigError, OpensweepError, Problem
 from controller.core.grid import Grid
+from controller.core.random_search import sample_random
 from controller.core.runs import RunRecord
 from controller.core.state import (
     AGENT_ACTIVE,
@@ -487,7 +488,7 @@ class Controller:
             flat = self._grid(runtime).point(grid_index)
         elif sweep.method == "bayes":
             records = self.run_records(sweep, copy=True)
-            flat_or_none = await asyncio.to_thread(engine.next_suggestion, config, records, seed)
+            flat_or_none = await asyncio.to_thread(_engine_suggestion, config, records, seed)
             blocked = self._blocked(sweep)  # the world may have moved while we computed
             if blocked is not None:
                 return blocked, self.durable_now()
@@ -495,10 +496,7 @@ class Controller:
                 return NoWork(True, 0.0, "the search method has nothing left"), self.durable_now()
             flat = flat_or_none
         else:
-            flat_or_none = engine.next_suggestion(config, (), seed)
-            if flat_or_none is None:
-                return NoWork(True, 0.0, "the search method has nothing left"), self.durable_now()
-            flat = flat_or_none
+            flat = sample_random(config.space, seed)
         params = config.space.nest(flat)
         run_id = run_id_for(sweep.id, run_index)
         durable = self.record(ev.RunAssigned(
@@ -607,6 +605,15 @@ class Controller:
                                           reason=reason[:2000]))
         finished = self._finish_if_done(self.state.sweeps[run.sweep_id])
         return finished or durable
+
+
+def _engine_suggestion(config: SweepConfig, runs: Sequence[RunRecord],
+                       seed: int) -> dict[Any, Any] | None:
+    """``engine.next_suggestion``, imported on first use: the engine pulls in scipy, which
+    would add seconds to every controller start while only bayes sweeps need it."""
+    from controller.core import engine
+
+    return engine.next_suggestion(config, runs, seed)
 
 
 async def _wait_seq(store: EventStore, seq: int) -> int:
