@@ -188,8 +188,29 @@ class _Loader(yaml.SafeLoader):
     """SafeLoader reading numbers the YAML 1.2 way W&B users expect.
 
     PyYAML (YAML 1.1) reads ``1e-5`` as a string; here it is a float. Timestamps stay strings,
-    so every value that comes out is JSON-representable.
+    so every value that comes out is JSON-representable. A key written twice in one mapping is
+    collected in ``duplicates``: YAML forbids it, and PyYAML would silently keep the last one,
+    which hides a parameter or a setting the user believes is there.
     """
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self.duplicates: list[tuple[int, int, str]] = []
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[tuple[str, str]] = set()
+        for key_node, _ in node.value:
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == _MERGE_TAG:
+                continue
+            key = (key_node.tag, key_node.value)
+            if key in seen:
+                mark = key_node.start_mark
+                self.duplicates.append((mark.line + 1, mark.column + 1, key_node.value))
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+_MERGE_TAG: Final = "tag:yaml.org,2002:merge"
 
 
 _Loader.yaml_implicit_resolvers = {
@@ -205,8 +226,10 @@ _Loader.add_implicit_resolver(
 
 def parse_yaml(text: str) -> Any:
     """Read YAML text the way configs are read (``1e-5`` is a float). ConfigError on bad YAML."""
+    loader: _Loader | None = None
     try:
-        return yaml.load(text, Loader=_Loader)
+        loader = _Loader(text)  # the reader already rejects control characters here
+        data = loader.get_single_data()
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
@@ -217,6 +240,14 @@ def parse_yaml(text: str) -> Any:
         raise ConfigError([Problem("", "invalid YAML: nested too deeply")]) from None
     except (ValueError, TypeError, OverflowError) as e:  # e.g. `!!float abc`, a 5000-digit int
         raise ConfigError([Problem("", f"invalid YAML: {e}")]) from None
+    finally:
+        if loader is not None:
+            loader.dispose()
+    if loader.duplicates:
+        raise ConfigError([Problem("", f'invalid YAML at line {line}, column {column}: duplicate '
+                                       f'key "{key}" (a key may appear once in a mapping)')
+                           for line, column, key in sorted(loader.duplicates)])
+    return data
 
 
 def load_config(source: Any, *, strict: bool = True) -> SweepConfig:

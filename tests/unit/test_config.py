@@ -618,3 +618,19 @@ def test_load_config_passes_strict_through(tmp_path: Path) -> None:
     with pytest.raises(ConfigError):
         load_config(path)
     assert load_config(path, strict=False).method == "random"
+
+
+def test_a_key_written_twice_in_yaml_is_an_error_with_its_line() -> None:
+    text = "method: grid\nparameters:\n  lr: {value: 1}\n  lr: {value: 2}\nmethod: random\n"
+    with pytest.raises(ConfigError) as info:
+        load_config(text)
+    assert [p.message for p in info.value.problems] == [
+        'invalid YAML at line 4, column 3: duplicate key "lr" (a key may appear once in a '
+        "mapping)",
+        'invalid YAML at line 5, column 1: duplicate key "method" (a key may appear once in a '
+        "mapping)"]
+
+
+def test_yaml_merge_keys_may_be_overridden() -> None:
+    assert parse_yaml("base: &b {min: 1, max: 2}\nx:\n  <<: *b\n  max: 3\n") == {
+        "base": {"min": 1, "max": 2}, "x": {"min": 1, "max": 3}}
