@@ -288,6 +288,10 @@ class AgentSession:
             why = "no answer" if last_error is None else describe_rpc_error(last_error)
             text = (f"cannot reach the controller at {self.settings.controller} ({why}); is "
                     "`controller serve` running there? Set --controller or OPENSWEEP_CONTROLLER.")
+        undelivered = sum(1 for t in self.runs.values() if t.result is not None)
+        if undelivered:
+            text += (f" {undelivered} run outcome(s) were not delivered; their logs and metrics "
+                     f"stay under {self.settings.run_root}.")
         return AgentError(f"gave up after {self.settings.retry_timeout:g} s of retrying: {text}",
                           EXIT_UNREACHABLE)
 

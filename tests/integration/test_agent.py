@@ -462,7 +462,7 @@ def test_heartbeats_keep_a_silent_long_run_alive(start_controller: StartControll
     # but the agent's heartbeats (at the interval the controller gave it).
     harness = Harness(start_controller(heartbeat_interval=0.2, heartbeat_timeout=0.8), tmp_path)
     try:
-        program = _program(tmp_path, "quiet.py", "import time; time.sleep(3)\n")
+        program = _program(tmp_path, "quiet.py", "import time; time.sleep(2)\n")
         sweep_id = harness.sweep({"method": "grid", "program": program,
                                   "parameters": {"x": {"values": [1]}}})
         agent = harness.agent(sweep_id)
@@ -472,3 +472,26 @@ def test_heartbeats_keep_a_silent_long_run_alive(start_controller: StartControll
         assert "lost" not in harness.ctl.log_text()
     finally:
         harness.cleanup()
+
+
+def test_a_controller_gone_for_good_ends_the_agent_with_status_4(own_harness: Harness,
+                                                                  tmp_path: Path) -> None:
+    harness = own_harness
+    program = _program(tmp_path, "gated.py", """
+        import os, time
+        open(os.path.join(os.environ["OPENSWEEP_RUN_DIR"], "started"), "w").close()
+        while not os.path.exists(os.environ["GATE"]):
+            time.sleep(0.01)
+    """)
+    gate = tmp_path / "gate"
+    sweep_id = harness.sweep({"method": "grid", "program": program,
+                              "parameters": {"x": {"values": [1, 2]}}})
+    agent = harness.agent(sweep_id, "--retry-timeout", "1", env={"GATE": str(gate)})
+    wait_for(lambda: list((harness.workdir / "runs").glob("*/started")), timeout=30,
+             what="the program to start")
+    harness.ctl.kill()
+    gate.write_text("go")
+    assert agent.wait() == 4
+    assert "cannot reach the controller" in agent.err
+    assert "1 run outcome(s) were not delivered" in agent.err
+    assert "finished" in agent.out  # the run itself went on without the controller
