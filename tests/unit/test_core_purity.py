@@ -43,3 +43,51 @@ def test_core_modules_import_nothing_that_does_io() -> None:
     }
     offenders = {name: mods for name, mods in offenders.items() if mods}
     assert not offenders, f"I/O imports in the pure core: {offenders}"
+
+
+IO_BUILTINS = {"open", "print", "input", "eval", "exec", "compile", "__import__", "breakpoint"}
+ALLOWED_IO_CALLS = {("config.py", "_read_text", "open")}
+"""load_config reads a YAML path: the one documented piece of I/O in the core."""
+
+SEEDED_NUMPY_RANDOM = {"default_rng", "Generator", "SeedSequence", "BitGenerator", "PCG64"}
+
+
+def _calls_by_function(path: Path) -> set[tuple[str, str]]:
+    """(enclosing function, builtin called) for every call of an I/O builtin."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    found: set[tuple[str, str]] = set()
+
+    def visit(node: ast.AST, function: str) -> None:
+        for child in ast.iter_child_nodes(node):
+            inner = child.name if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)) \
+                else function
+            if isinstance(child, ast.Call) and isinstance(child.func, ast.Name) \
+                    and child.func.id in IO_BUILTINS:
+                found.add((function, child.func.id))
+            visit(child, inner)
+
+    visit(tree, "<module>")
+    return found
+
+
+def test_core_modules_call_no_io_builtins() -> None:
+    offenders = sorted(
+        (path.name, function, name)
+        for path in sorted(CORE.glob("*.py"))
+        for function, name in _calls_by_function(path)
+        if (path.name, function, name) not in ALLOWED_IO_CALLS
+    )
+    assert not offenders, f"I/O builtins called in the pure core: {offenders}"
+
+
+def test_core_modules_use_no_global_numpy_random_state() -> None:
+    offenders = []
+    for path in sorted(CORE.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Attribute) \
+                    and node.value.attr == "random" and isinstance(node.value.value, ast.Name) \
+                    and node.value.value.id in ("np", "numpy") \
+                    and node.attr not in SEEDED_NUMPY_RANDOM:
+                offenders.append(f"{path.name}:{node.lineno} {node.value.value.id}.random."
+                                 f"{node.attr}")
+    assert not offenders, f"global numpy random state in the core (pass a Generator): {offenders}"
