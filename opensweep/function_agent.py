@@ -12,11 +12,16 @@ nothing left. Failures that end the agent raise :class:`AgentError` (its ``exit_
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from agent.session import AgentSession
 
 __all__ = ["agent"]
 
@@ -38,7 +43,6 @@ def agent(sweep_id: str, function: Callable[[], Any], count: int | None = None, 
     from agent.session import (
         EXIT_INTERRUPTED,
         AgentError,
-        AgentSession,
         AgentSettings,
         Reporter,
         SilentReporter,
@@ -66,10 +70,10 @@ def agent(sweep_id: str, function: Callable[[], Any], count: int | None = None, 
     reporter: Reporter = SilentReporter() if quiet else ConsoleReporter()
     # The fork server must exist before the event loop and gRPC's threads do.
     launcher = ForkLauncher(function)
-    sessions: list[AgentSession] = []
     try:
-        code = run_session(settings, launcher=launcher, reporter=reporter, uses_command=False,
-                           on_loop=sessions.append)
+        code, session = _drive(lambda **kw: run_session(settings, launcher=launcher,
+                                                        reporter=reporter, uses_command=False,
+                                                        **kw))
     finally:
         launcher.close()
         if handler is not None:
@@ -78,4 +82,48 @@ def agent(sweep_id: str, function: Callable[[], Any], count: int | None = None, 
         raise KeyboardInterrupt
     if code != 0:
         raise AgentError(f"agent ended with status {code}", code)
-    return sessions[0].completed if sessions else 0
+    return session.completed if session is not None else 0
+
+
+def _drive(run: Callable[..., int]) -> tuple[int, AgentSession | None]:
+    """Run the agent's event loop to the end from wherever ``opensweep.agent`` was called.
+
+    From a plain script the loop runs here and Ctrl-C reaches the agent through its signal
+    handler. Where an event loop is already running in this thread (a Jupyter notebook) a
+    second one cannot, so the agent gets a thread of its own, and a KeyboardInterrupt raised
+    here (the notebook's "interrupt") is handed to it as a shutdown: the run is stopped and the
+    controller told, as with Ctrl-C.
+    """
+    sessions: list[AgentSession] = []
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        main_thread = threading.current_thread() is threading.main_thread()
+        code = run(install_signal_handlers=main_thread, on_loop=sessions.append)
+        return code, sessions[0] if sessions else None
+
+    loops: list[asyncio.AbstractEventLoop] = []
+    outcome: dict[str, Any] = {}
+
+    def on_loop(session: AgentSession) -> None:
+        sessions.append(session)
+        loops.append(asyncio.get_running_loop())
+
+    def target() -> None:
+        try:
+            outcome["code"] = run(install_signal_handlers=False, on_loop=on_loop)
+        except BaseException as exc:  # re-raised in the caller's thread
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=target, name="opensweep-agent", daemon=True)
+    thread.start()
+    while thread.is_alive():
+        try:
+            thread.join(0.2)
+        except KeyboardInterrupt:
+            if sessions and loops:
+                loops[0].call_soon_threadsafe(sessions[0].shutdown,
+                                              "agent interrupted (KeyboardInterrupt)")
+    if "error" in outcome:
+        raise outcome["error"]
+    return int(outcome["code"]), sessions[0] if sessions else None

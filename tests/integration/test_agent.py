@@ -258,20 +258,28 @@ def test_a_hostile_value_reaches_the_program_as_one_literal_argument(harness: Ha
     assert not list(harness.workdir.rglob("pwned*")) and not (harness.workdir / "y").exists()
 
 
-def test_function_mode_runs_each_call_in_a_fresh_process(harness: Harness,
-                                                         tmp_path: Path) -> None:
+@pytest.mark.parametrize("inside_a_running_loop", [False, True], ids=["script", "notebook"])
+def test_function_mode_runs_each_call_in_a_fresh_process(harness: Harness, tmp_path: Path,
+                                                         inside_a_running_loop: bool) -> None:
     sweep_id = harness.sweep({"method": "grid", "metric": {"name": "y", "goal": "minimize"},
                               "parameters": {"x": {"values": [3, 1, 2]}}})
     script = _program(tmp_path, "fn.py", f"""
-        import os, opensweep
+        import asyncio, os, opensweep
 
         def train():
             with opensweep.init(config={{"x": 100, "scale": 2}}) as run:
                 for i in range(3):
                     run.log({{"y": run.config.x * run.config.scale + i, "pid": os.getpid()}})
 
-        n = opensweep.agent({sweep_id!r}, function=train, count=3,
-                            controller={harness.ctl.address!r}, dir="fn-runs")
+        def go():
+            return opensweep.agent({sweep_id!r}, function=train, count=3,
+                                   controller={harness.ctl.address!r}, dir="fn-runs")
+
+        async def notebook_cell():
+            # Like Jupyter: an event loop is already running in this thread.
+            return go()
+
+        n = asyncio.run(notebook_cell()) if {inside_a_running_loop!r} else go()
         print("ran", n, "parent", os.getpid())
     """)
     proc = subprocess.run([sys.executable, script], cwd=tmp_path, env=harness.env,
