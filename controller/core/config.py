@@ -464,6 +464,9 @@ class _Parser:
                                    "compare runs on?)")
         if method == "grid" and space is not None:
             self.check_grid(space)
+        elif method in ("random", "bayes") and space is not None and not space.searchable:
+            self.warnings.append(f"parameters: every parameter is a constant, so {method} search "
+                                 "gives every run the same values; use method grid for one run")
 
         if self.problems or method is None or space is None:
             unique = list(dict.fromkeys(self.problems))  # one value can fail two checks alike

@@ -634,3 +634,17 @@ def test_a_key_written_twice_in_yaml_is_an_error_with_its_line() -> None:
 def test_yaml_merge_keys_may_be_overridden() -> None:
     assert parse_yaml("base: &b {min: 1, max: 2}\nx:\n  <<: *b\n  max: 3\n") == {
         "base": {"min": 1, "max": 2}, "x": {"min": 1, "max": 3}}
+
+
+def test_nesting_goes_eight_levels_deep() -> None:
+    block: dict[str, Any] = {"leaf": {"values": [1, 2]}}
+    for level in range(8):
+        block = {f"l{level}": {"parameters": block}}
+    parsed = parse_config({"method": "grid", "parameters": block})
+    assert parsed.space.paths == ((*(f"l{i}" for i in reversed(range(8))), "leaf"),)
+    assert parsed.expected_run_count == 2
+
+
+def test_random_search_over_constants_only_is_a_warning() -> None:
+    parsed = parse_config({"method": "random", "parameters": {"a": {"value": 1}}})
+    assert any("every parameter is a constant" in w for w in parsed.warnings)
