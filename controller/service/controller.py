@@ -642,19 +642,9 @@ async def load_state(store: EventStore) -> State:
             state = None
     start = time.monotonic()
     base = state.seq if state is not None else 0
-
-    async def events() -> Any:
-        async for stored in store.read_from(base):
-            yield stored.event
-
     state = state if state is not None else State()
-    batch: list[ev.Event] = []
-    async for event in events():
-        batch.append(event)
-        if len(batch) >= 10_000:
-            fold(batch, state)
-            batch = []
-    fold(batch, state)
+    async for batch in store.read_batches(base):
+        fold(batch, state)
     if state.seq != store.last_seq:
         from controller.store import StoreError
 
