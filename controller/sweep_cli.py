@@ -104,6 +104,7 @@ def sweep_json(sweep: sweeps_pb2.Sweep) -> dict[str, Any]:
         best = {
             "id": sweep.best_run_id,
             "metric": _number(sweep.best_metric) if sweep.HasField("best_metric") else None,
+            "config": None,  # filled in by `sweep show`, which fetches the run
         }
     metric = None
     if sweep.metric_name:
@@ -264,6 +265,8 @@ def render_show(sweep: Mapping[str, Any]) -> str:
     if best is not None:
         name = metric["name"] if metric else "metric"
         rows.append(("best run", f"{best['id']}  {name}={format_metric(best['metric'])}"))
+        if best["config"] is not None:
+            rows.append(("best config", format_params(best["config"])))
     else:
         rows.append(("best run", "-"))
     rows.append(("created", format_time(sweep["created_at"]) + " UTC"))
@@ -403,6 +406,12 @@ def cmd_list(ctx: Context, args: argparse.Namespace) -> int:
 
 def cmd_show(ctx: Context, args: argparse.Namespace) -> int:
     sweep = sweep_json(_get_sweep(ctx, args.sweep_id))
+    if sweep["best_run"] is not None:
+        # What a person wants from a sweep in the end: the parameters that won.
+        run = ctx.stub.GetRun(
+            sweeps_pb2.GetRunRequest(run_id=sweep["best_run"]["id"]), timeout=ctx.timeout
+        )
+        sweep["best_run"]["config"] = _loads_object(run.config_json)
     if args.json:
         dump_json(sweep, ctx.out)
     else:
@@ -498,6 +507,16 @@ def _seed(text: str) -> int:
     return value
 
 
+def _sequence(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a sequence number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more (got {text})")
+    return value
+
+
 def _connection_options() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     group = common.add_argument_group("controller connection")
@@ -546,7 +565,7 @@ def add_commands(commands: Any) -> None:
     events.add_argument("--json", action="store_true", help="one JSON object per line")
     events.add_argument("--follow", "-f", action="store_true",
                         help="keep printing new events as they happen (Ctrl-C to end)")
-    events.add_argument("--after", type=int, default=0, metavar="SEQ",
+    events.add_argument("--after", type=_sequence, default=0, metavar="SEQ",
                         help="only events with a sequence number greater than SEQ")
 
 

@@ -243,7 +243,8 @@ def test_show_reports_state_counts_and_the_best_run(
     assert body["metric"] == {"name": "loss", "goal": "minimize"}
     assert body["run_counts"]["finished"] == 2
     assert body["run_count"] == 2
-    assert body["best_run"] == {"id": best, "metric": 0.25}
+    assert body["best_run"]["id"] == best and body["best_run"]["metric"] == 0.25
+    assert body["best_run"]["config"]["opt"] == {"name": "adam"}
     code, out, _ = cli(capsys, "show", sweep_id, "--controller", shared.address)
     assert code == EXIT_OK
     assert re.search(rf"^best run\s+{best}\s+loss=0\.25$", out, re.M)

@@ -109,7 +109,7 @@ def test_sweep_json_has_the_documented_fields() -> None:
         "expected_run_count": 12,
         "run_counts": {"running": 2, "finished": 5, "failed": 1, "crashed": 0, "stopped": 0},
         "run_count": 8,
-        "best_run": {"id": "k3v9x0qa-0003", "metric": 0.125},
+        "best_run": {"id": "k3v9x0qa-0003", "metric": 0.125, "config": None},
         "created_at": 1_700_000_000.0,
         "seed": 8841,
         "log_seq": 57,
@@ -199,6 +199,13 @@ def test_render_show_lists_state_counts_and_best_run() -> None:
     assert lines["best run"] == "k3v9x0qa-0003  loss=0.125"
     assert lines["warning"] == "ignored key 'project'"
     assert lines["seed"] == "8841"
+
+
+def test_render_show_gives_the_best_runs_parameters_when_known() -> None:
+    sweep = sweep_json(make_sweep())
+    assert "best config" not in render_show(sweep)
+    sweep["best_run"]["config"] = {"lr": 0.01, "opt": {"name": "adam"}}
+    assert re.search(r"^best config\s+lr=0.01 opt.name=adam$", render_show(sweep), re.M)
 
 
 def test_render_show_says_unbounded_and_no_best_run() -> None:
@@ -321,6 +328,7 @@ def test_controller_comes_from_the_environment_when_no_flag(
     ["list", "--timeout", "0"],
     ["create", "x.yaml", "--seed", "-1"],
     ["events", "abc", "--after", "x"],
+    ["events", "abc", "--after", "-1"],
 ])
 def test_bad_arguments_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as info:
