@@ -24,9 +24,12 @@ def main(argv: list[str] | None = None) -> int:
 
 def sweep_main(argv: list[str] | None = None) -> int:
     import os
+    import sys
 
     # gRPC's C core logs TLS handshake failures to stderr itself; the client explains them.
-    os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
+    # The setting is read when grpc loads, so it only matters (and is only made) before that.
+    if "grpc" not in sys.modules:
+        os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
     from controller import sweep_cli
 
     parser = argparse.ArgumentParser(
