@@ -540,6 +540,7 @@ class AgentSession:
     async def _work(self) -> tuple[str, int]:
         """Request and execute runs; returns (why the agent stops, exit status)."""
         consecutive_failures = 0
+        waiting_for: str | None = None
         while True:
             if self._fatal is not None:
                 raise self._fatal
@@ -556,9 +557,14 @@ class AgentSession:
                     detail = no_run.detail or "the sweep is over"
                     return f"nothing left to do: {detail}", EXIT_OK
                 wait = no_run.retry_after_seconds if no_run.retry_after_seconds > 0 else 1.0
-                log.debug("no run now (%s); asking again in %.1f s", no_run.detail, wait)
+                detail = no_run.detail or "the controller has no run for now"
+                # Said once per reason, so an agent waiting on a paused sweep does not look hung.
+                level = logging.DEBUG if detail == waiting_for else logging.WARNING
+                log.log(level, "waiting: %s (asking again every %.1f s)", detail, wait)
+                waiting_for = detail
                 await self._sleep(wait)
                 continue
+            waiting_for = None
             result, run_dir = await self._execute(reply.run)
             self.completed += 1
             self.outcomes[result.outcome.value] = self.outcomes.get(result.outcome.value, 0) + 1

@@ -300,6 +300,23 @@ def test_function_mode_runs_each_call_in_a_fresh_process(harness: Harness, tmp_p
     assert harness.get_sweep(sweep_id).best_metric == 2.0
 
 
+def test_an_agent_waits_out_a_paused_sweep_and_works_after_resume(harness: Harness,
+                                                                  tmp_path: Path) -> None:
+    program = _program(tmp_path, "noop.py", "pass\n")
+    sweep_id = harness.sweep({"method": "grid", "program": program,
+                              "parameters": {"x": {"values": [1, 2]}}})
+    stub = harness.stub()
+    stub.PauseSweep(sweeps_pb2.SweepCommandRequest(sweep_id=sweep_id), timeout=10)
+    agent = harness.agent(sweep_id)
+    wait_for(lambda: "waiting:" in agent.err and "paused" in agent.err, timeout=30,
+             what="the agent to say it waits for the paused sweep")
+    assert harness.runs(sweep_id) == []
+    stub.ResumeSweep(sweeps_pb2.SweepCommandRequest(sweep_id=sweep_id), timeout=10)
+    assert agent.wait() == 0, agent.err
+    assert [_state(r) for r in harness.runs(sweep_id)] == ["finished", "finished"]
+    assert agent.err.count("paused") == 1
+
+
 # ---- stopping -----------------------------------------------------------------------------
 
 _STUBBORN = """
