@@ -213,8 +213,7 @@ class Controller:
 
     def durable_now(self) -> asyncio.Future[int]:
         """A future that resolves once everything recorded so far is durable."""
-        seq = self.state.seq
-        return asyncio.ensure_future(_wait_seq(self.store, seq))
+        return self.store.durable_future(self.state.seq)
 
     async def consistent(self) -> int:
         """Wait until the State's every event is durable and return its seq: what a reader may
@@ -242,7 +241,9 @@ class Controller:
         runtime = self._sweeps.get(sweep_id)
         if runtime is None:
             sweep = self.state.sweep(sweep_id)
-            runtime = _SweepRuntime(parse_config(sweep.config))
+            # Lenient: a config accepted earlier must keep working even if a later version of
+            # the core would reject one of its keys.
+            runtime = _SweepRuntime(parse_config(sweep.config, strict=False))
             self._sweeps[sweep_id] = runtime
         return runtime
 
@@ -614,11 +615,6 @@ def _engine_suggestion(config: SweepConfig, runs: Sequence[RunRecord],
     from controller.core import engine
 
     return engine.next_suggestion(config, runs, seed)
-
-
-async def _wait_seq(store: EventStore, seq: int) -> int:
-    await store.wait_durable(seq)
-    return seq
 
 
 def store_failed(store: EventStore) -> OpensweepError:

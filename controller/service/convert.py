@@ -98,13 +98,13 @@ def run_view(run: Run, log_seq: int) -> sweeps_pb2.Run:
     return message
 
 
-def metric_records(run: Run, from_seq: int) -> list[sweeps_pb2.MetricRecord]:
-    """The run's stored records with seq >= ``from_seq``."""
+def metric_records(run: Run, from_seq: int, limit: int) -> list[sweeps_pb2.MetricRecord]:
+    """The run's stored records with seq >= ``from_seq``, at most ``limit`` of them."""
     import bisect
 
     start = bisect.bisect_left(run.metric_seqs, from_seq)
     out = []
-    for i in range(start, len(run.history)):
+    for i in range(start, min(len(run.history), start + limit)):
         entry = run.history[i]
         values = {k: float(v) for k, v in entry.items() if k != "_step"}
         out.append(sweeps_pb2.MetricRecord(seq=run.metric_seqs[i], step=int(entry["_step"]),

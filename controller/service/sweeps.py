@@ -23,9 +23,17 @@ FOLLOW_POLL_SECONDS = 1.0
 """How often a following ReadEvents stream checks for shutdown while the log is quiet."""
 
 
+MAX_ID_CHARS = 128
+MAX_METRICS_PER_REPLY = 20_000
+"""GetRunMetrics pages: a client asks again from the last seq + 1 until it gets nothing."""
+
+
 def _required(value: str, name: str) -> str:
     if not value:
         raise InvalidRequestError(f"{name} is required")
+    if len(value) > MAX_ID_CHARS:
+        raise InvalidRequestError(f"{name} is {len(value)} characters long; ids are at most "
+                                  f"{MAX_ID_CHARS}")
     return value
 
 
@@ -114,7 +122,8 @@ class SweepServicer(sweeps_pb2_grpc.SweepServiceServicer):
         if request.from_seq < 0:
             raise InvalidRequestError(f"from_seq must be >= 0 (got {request.from_seq})")
         seq = state.seq
-        reply = sweeps_pb2.GetRunMetricsResponse(records=metric_records(run, request.from_seq))
+        reply = sweeps_pb2.GetRunMetricsResponse(
+            records=metric_records(run, request.from_seq, MAX_METRICS_PER_REPLY))
         await self.controller.store.wait_durable(seq)
         return reply
 
@@ -125,7 +134,8 @@ class SweepServicer(sweeps_pb2_grpc.SweepServiceServicer):
         if request.after_seq < 0:
             raise InvalidRequestError(f"after_seq must be >= 0 (got {request.after_seq})")
         if request.sweep_id:
-            self.controller.state.sweep(request.sweep_id)  # NOT_FOUND for an unknown sweep
+            # NOT_FOUND for an unknown sweep
+            self.controller.state.sweep(_required(request.sweep_id, "sweep_id"))
         after = request.after_seq
         while True:
             rows = await store.read_rows(after, request.sweep_id or None)

@@ -114,6 +114,7 @@ class EventStore:
         self.durable_seq = last_seq
         self._pending: list[tuple[int, float, str, int, str, str]] = []
         self._waiters: list[tuple[int, asyncio.Future[int]]] = []
+        self._watchers: list[tuple[int, asyncio.Future[int]]] = []
         self._wake = asyncio.Event()
         self._durable_changed = asyncio.Condition()
         self._failed: BaseException | None = None
@@ -187,6 +188,17 @@ class EventStore:
             seq = await future
         return seq
 
+    def durable_future(self, seq: int) -> asyncio.Future[int]:
+        """A future resolving (to ``seq``) once every event up to ``seq`` is durable."""
+        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        if seq <= self.durable_seq:
+            future.set_result(seq)
+        elif self._failed is not None:
+            future.set_exception(StoreFailedError(f"the event log failed: {self._failed}"))
+        else:
+            self._watchers.append((seq, future))
+        return future
+
     async def wait_durable(self, seq: int) -> None:
         """Return once every event up to ``seq`` is durable (StoreFailedError if never)."""
         if seq <= self.durable_seq:
@@ -230,6 +242,15 @@ class EventStore:
             for seq, future in waiters:
                 if not future.done():
                     future.set_result(seq)
+            if self._watchers:
+                durable = self.durable_seq
+                keep = []
+                for seq, future in self._watchers:
+                    if seq > durable:
+                        keep.append((seq, future))
+                    elif not future.done():
+                        future.set_result(seq)
+                self._watchers = keep
             async with self._durable_changed:
                 self._durable_changed.notify_all()
 
@@ -237,11 +258,12 @@ class EventStore:
         log.critical("event log commit failed: %s", exc)
         self._failed = exc
         error = StoreFailedError(f"the event log could not commit: {exc}")
-        for _, future in waiters + self._waiters:
+        for _, future in waiters + self._waiters + self._watchers:
             if not future.done():
                 future.set_exception(error)
                 future.exception()  # mark retrieved: nobody may be waiting any more
         self._waiters = []
+        self._watchers = []
         self._pending = []
 
         async def notify() -> None:

@@ -157,7 +157,9 @@ class SweepServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def GetRunMetrics(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """At most 20,000 records per reply, in seq order: ask again from the last seq + 1 until a
+        reply is empty.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')

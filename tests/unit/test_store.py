@@ -154,3 +154,13 @@ async def test_a_corrupt_snapshot_falls_back_to_full_replay(tmp_path: Path) -> N
     assert loaded == fold([created, paused(1)])
     assert isinstance(loaded, State)
     await store.close()
+
+
+async def test_durable_future_resolves_after_the_commit_that_covers_it(tmp_path: Path) -> None:
+    store = await EventStore.open(tmp_path / "log.db")
+    assert store.durable_future(0).done()
+    seq, _ = store.enqueue(paused(1))
+    watcher = store.durable_future(seq)
+    assert not watcher.done()
+    assert await watcher == 1 and store.durable_seq >= 1
+    await store.close()
