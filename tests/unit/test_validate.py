@@ -142,3 +142,12 @@ def test_lenient_validation_warns_about_unknown_keys_and_exits_0(tmp_path: Path)
     out, err = io.StringIO(), io.StringIO()
     assert run(str(path), out=out, err=err, strict=False) == 0
     assert "warning: bogus: unknown key, ignored" in out.getvalue()
+
+
+def test_json_for_a_missing_file_is_the_same_shape(tmp_path: Path) -> None:
+    out, err = io.StringIO(), io.StringIO()
+    assert run(str(tmp_path / "nope.yaml"), as_json=True, out=out, err=err) == 2
+    result = json.loads(out.getvalue())
+    assert result["valid"] is False and result["method"] is None
+    assert [e["path"] for e in result["errors"]] == [""]
+    assert result["errors"][0]["message"].startswith("cannot read")
