@@ -490,7 +490,9 @@ class Controller:
         elif sweep.method == "bayes":
             records = self.run_records(sweep, copy=True)
             flat_or_none = await asyncio.to_thread(_engine_suggestion, config, records, seed)
-            blocked = self._blocked(sweep)  # the world may have moved while we computed
+            # The world may have moved while we computed.
+            self.active_agent(agent_id)
+            blocked = self._blocked(sweep)
             if blocked is not None:
                 return blocked, self.durable_now()
             if flat_or_none is None:

@@ -346,3 +346,26 @@ async def test_malformed_requests_get_clear_errors(shared_controller: Controller
         assert "RunEnded.state must be FINISHED, FAILED or STOPPED" in (failure.details() or "")
     finally:
         await agent.close()
+
+
+async def test_bayes_suggestions_are_served_concurrently_and_recorded(
+        shared_controller: ControllerProcess) -> None:
+    address = shared_controller.address
+    config = RANDOM.replace("method: random", "method: bayes")
+    sweep_id = await create_sweep(address, config, seed=5)
+    agents = [await agent_for(address, sweep_id) for _ in range(3)]
+    try:
+        replies = await asyncio.gather(*(a.request() for a in agents))
+        assert all(r.WhichOneof("kind") == "run" for r in replies)
+        for value, (agent, reply) in enumerate(zip(agents, replies, strict=True)):
+            await agent.metrics(reply.run.run_id, [(0, 0, {"loss": value / 10})])
+            await agent.end(reply.run.run_id)
+        more = await asyncio.gather(*(a.request() for a in agents))
+        assert all(r.WhichOneof("kind") == "run" for r in more)
+    finally:
+        for agent in agents:
+            await agent.close()
+    runs = await list_runs(address, sweep_id)
+    configs = {r.config_json for r in runs}
+    assert len(runs) == 6 and len(configs) == 6, "bayes piled runs onto one point"
+    assert len({r.suggestion_seed for r in runs}) == 6
