@@ -900,6 +900,10 @@ class _Parser:
             self.problem(f"{path}.q", f"no multiple of q={param.q} lies between "
                                       f"{lo:g} and {hi:g}")
             return
+        if k_lo == k_hi:
+            self.warnings.append(f"{path}.q: q={param.q} leaves one value between {lo:g} and "
+                                 f"{hi:g} ({param.lattice_value(k_lo)}): every run gets it")
+            return
         if param.distribution in (Q_UNIFORM, Q_LOG_UNIFORM_VALUES):
             off = [name for name, v in (("min", param.min), ("max", param.max))
                    if param.grid_index(v) is None]

@@ -648,3 +648,8 @@ def test_nesting_goes_eight_levels_deep() -> None:
 def test_random_search_over_constants_only_is_a_warning() -> None:
     parsed = parse_config({"method": "random", "parameters": {"a": {"value": 1}}})
     assert any("every parameter is a constant" in w for w in parsed.warnings)
+
+
+def test_q_larger_than_the_range_leaving_one_value_is_a_warning() -> None:
+    parsed = one_param({"distribution": "q_uniform", "min": 0, "max": 1, "q": 2})
+    assert any(w.startswith("parameters.p.q: q=2 leaves one value") for w in parsed.warnings)
