@@ -449,6 +449,9 @@ class _Parser:
 
         method = self.parse_method(data)
         program = self.string(data, "program")
+        if program is not None and not program.strip():
+            self.problem("program", "must name the script to run (got an empty string)")
+            program = None
         name = self.string(data, "name")
         description = self.string(data, "description")
         metric = self.parse_metric(data)

@@ -653,3 +653,7 @@ def test_random_search_over_constants_only_is_a_warning() -> None:
 def test_q_larger_than_the_range_leaving_one_value_is_a_warning() -> None:
     parsed = one_param({"distribution": "q_uniform", "min": 0, "max": 1, "q": 2})
     assert any(w.startswith("parameters.p.q: q=2 leaves one value") for w in parsed.warnings)
+
+
+def test_program_must_not_be_empty() -> None:
+    assert messages(config(program=" "))["program"].startswith("must name the script")
