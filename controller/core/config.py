@@ -985,4 +985,12 @@ class _Parser:
             elif p.probabilities is not None:
                 self.warnings.append(f"{path}.probabilities: ignored by grid search (every value "
                                      "is run)")
+        if all(p.is_gridable for p in space.parameters):
+            size = 1
+            for p in space.parameters:
+                size *= p.grid_count()
+            if size > MAX_EXACT_INT:
+                self.problem("parameters", f"the grid has {size:.3g} points, more than the "
+                                           f"2**53 opensweep can count exactly; narrow a range or "
+                                           "use method random")
 

@@ -657,3 +657,9 @@ def test_q_larger_than_the_range_leaving_one_value_is_a_warning() -> None:
 
 def test_program_must_not_be_empty() -> None:
     assert messages(config(program=" "))["program"].startswith("must name the script")
+
+
+def test_a_grid_too_large_to_count_exactly_is_an_error() -> None:
+    raw = {"method": "grid", "parameters": {"a": {"min": 0, "max": 2**30},
+                                            "b": {"min": 0, "max": 2**30}}}
+    assert "more than the 2**53" in messages(raw)["parameters"]
