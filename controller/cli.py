@@ -41,12 +41,14 @@ def sweep_main(argv: list[str] | None = None) -> int:
         "validate", help="check a sweep config offline (exit 0 valid, 2 invalid)")
     validate.add_argument("config", metavar="CONFIG.yaml", help="the sweep config ('-': stdin)")
     validate.add_argument("--json", action="store_true", help="print the result as JSON")
+    validate.add_argument("--lenient", action="store_true",
+                          help="unknown keys are warnings, not errors (as W&B's server does)")
     sweep_cli.add_commands(commands)
     args = parser.parse_args(argv)
     if args.command == "validate":
         from controller.validate import run as run_validate
 
-        return run_validate(args.config, as_json=args.json)
+        return run_validate(args.config, as_json=args.json, strict=not args.lenient)
     if args.command is not None:
         return sweep_cli.run(args)
     parser.print_help()
