@@ -388,7 +388,8 @@ class Parameter:
         return float(x)
 
     def _from_cdf_space(self, u: float) -> float:
-        """Inverse CDF of the uniform-family distributions (before any q rounding)."""
+        """Inverse CDF of the uniform-family distributions (before any q rounding): the same
+        function of ``u`` as W&B's ``ppf``, increasing in ``u`` for every distribution."""
         d = self.distribution
         lo, hi = self._min, self._max
         if d in (UNIFORM, Q_UNIFORM):
@@ -398,12 +399,12 @@ class Parameter:
         if d in (LOG_UNIFORM_VALUES, Q_LOG_UNIFORM_VALUES):
             return math.exp(math.log(lo) + u * (math.log(hi) - math.log(lo)))
         if d == INV_LOG_UNIFORM:
-            return math.exp(-(lo + u * (hi - lo)))
+            return math.exp(-(lo + (1 - u) * (hi - lo)))
         if d == INV_LOG_UNIFORM_VALUES:
             # W&B's documented form, 1 / exp(U(ln(1/max), ln(1/min))), computed as exp(-U)
             # with ln(1/x) = -ln(x) so that neither 1/x nor 1/exp(.) can overflow.
             low, high = -math.log(hi), -math.log(lo)
-            return math.exp(-(low + u * (high - low)))
+            return math.exp(-(low + (1 - u) * (high - low)))
         raise OpensweepError(f"{self.name}: cannot sample {d}")
 
     # ------------------------------------------------------------------ grid

@@ -334,3 +334,45 @@ def test_nest_turns_numpy_scalars_into_python_values() -> None:
 def test_canonical_equates_int_and_float_but_not_bool() -> None:
     assert canonical(1) == canonical(1.0) != canonical(True)
     assert canonical({"b": 1, "a": [2.0]}) == canonical({"a": [2], "b": 1.0})
+
+
+# ---------------------------------------------------------------- W&B's ppf, value for value
+
+
+class _FixedUniform:
+    """A stand-in generator whose uniform draw is ``u``: pins what a given draw turns into."""
+
+    def __init__(self, u: float) -> None:
+        self.u = u
+
+    def random(self) -> float:
+        return self.u
+
+
+_LN = math.log
+WANDB_PPF: list[tuple[dict[str, Any], Any]] = [
+    ({"distribution": "uniform", "min": -2.0, "max": 3.0}, lambda u: -2 + 5 * u),
+    ({"distribution": "log_uniform", "min": -9.0, "max": -1.0},
+     lambda u: math.exp(-9 + 8 * u)),
+    ({"distribution": "log_uniform_values", "min": 1e-5, "max": 1e-1},
+     lambda u: math.exp(_LN(1e-5) + u * (_LN(1e-1) - _LN(1e-5)))),
+    ({"distribution": "inv_log_uniform", "min": 0.5, "max": 4.0},
+     lambda u: math.exp(-(0.5 + (1 - u) * 3.5))),
+    ({"distribution": "inv_log_uniform_values", "min": 0.01, "max": 10.0},
+     lambda u: 1 / math.exp(_LN(1 / 10) + (1 - u) * (_LN(1 / 0.01) - _LN(1 / 10)))),
+    ({"distribution": "q_uniform", "min": 0.0, "max": 10.0, "q": 0.5},
+     lambda u: round((10 * u) / 0.5) * 0.5),
+    ({"distribution": "q_log_uniform", "min": 0.0, "max": 6.0, "q": 2.0},
+     lambda u: round(math.exp(6 * u) / 2) * 2.0),
+    ({"distribution": "q_log_uniform_values", "min": 16, "max": 512, "q": 8},
+     lambda u: round(math.exp(_LN(16) + u * (_LN(512) - _LN(16))) / 8) * 8),
+]
+
+
+@pytest.mark.parametrize("spec,ppf", WANDB_PPF, ids=[s["distribution"] for s, _ in WANDB_PPF])
+def test_a_uniform_draw_becomes_the_value_w_and_b_gives_it(spec: dict[str, Any], ppf: Any) -> None:
+    p = param(spec)
+    for u in (0.013, 0.25, 0.5, 0.77, 0.999):
+        ours = p.sample(_FixedUniform(u))  # type: ignore[arg-type]
+        assert ours == pytest.approx(ppf(u), rel=1e-12), u
+        assert type(ours) is (int if isinstance(spec.get("q"), int) else float)
