@@ -223,3 +223,19 @@ def test_args_no_boolean_flags_round_trip_through_argparse_store_true(
             parser.add_argument(f"--{name}", dest=f"p{i}", type=int)
     parsed = vars(parser.parse_args(format_args(params, boolean_flags=True)))
     assert [parsed[f"p{i}"] for i in range(len(params))] == list(params.values())
+
+
+MIXED: dict[str, Any] = {"f": 1e-05, "b": False, "n": None, "l": ["a", 1], "d": {"k": 0.5}}
+
+
+@pytest.mark.parametrize("macro,expected", [
+    ("${args}", ["--b=False", '--d={"k": 0.5}', "--f=1e-05", '--l=["a", 1]', "--n=null"]),
+    ("${args_no_hyphens}", ["b=False", 'd={"k": 0.5}', "f=1e-05", 'l=["a", 1]', "n=null"]),
+    ("${args_no_equals}", ["--b", "False", "--d", '{"k": 0.5}', "--f", "1e-05", "--l",
+                           '["a", 1]', "--n", "null"]),
+    ("${args_no_boolean_flags}", ['--d={"k": 0.5}', "--f=1e-05", '--l=["a", 1]', "--n=null"]),
+    ("${args_json}", ['{"b": false, "d": {"k": 0.5}, "f": 1e-05, "l": ["a", 1], "n": null}']),
+])
+def test_every_args_macro_formats_floats_booleans_none_lists_and_dicts(
+        macro: str, expected: list[str]) -> None:
+    assert argv(sweep([macro]), MIXED) == expected
