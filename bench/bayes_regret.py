@@ -164,6 +164,39 @@ def compare(functions: dict[str, Any], methods: list[str]) -> dict[str, Any]:
     return table
 
 
+def reuse_rows(
+    path: Path, functions: dict[str, Any], methods: list[str], seeds: int, evals: int
+) -> dict[str, Any]:
+    """Copy into ``functions`` the rows of methods not in ``methods`` from an earlier report.
+
+    Only when that report used the same seeds and evaluations and holds every problem; the
+    rows keep their own timing figures. Returns what was reused, for the report.
+    """
+    import json
+
+    old = json.loads(path.read_text())
+    if old["settings"]["seeds"] != seeds or old["settings"]["evals"] != evals:
+        raise ValueError(
+            f"it used {old['settings']['seeds']} seeds x {old['settings']['evals']} evaluations, "
+            f"this run {seeds} x {evals}"
+        )
+    taken: set[str] = set()
+    for name, fn in functions.items():
+        if name not in old["functions"]:
+            raise ValueError(f"it has no results for problem {name!r}")
+        for method, entry in old["functions"][name]["methods"].items():
+            if method not in methods and "regret" in entry:
+                fn["methods"][method] = entry
+                taken.add(method)
+        fn["methods"] = {m: fn["methods"][m] for m in ALL_METHODS if m in fn["methods"]}
+    return {
+        "from": str(path),
+        "measured_at": old["settings"]["finished_at"],
+        "opensweep_commit_then": old["environment"].get("opensweep_commit"),
+        "methods": sorted(taken),
+    }
+
+
 def _cell(q: dict[str, float]) -> str:
     return f"{bench.fmt(q['median'])} [{bench.fmt(q['q25'])}, {bench.fmt(q['q75'])}]"
 
@@ -181,6 +214,15 @@ def markdown(report: dict[str, Any]) -> str:
         f"1 thread each). {bench.code_note(report['environment'])}.",
         "",
     ]
+    if report.get("reused"):
+        r = report["reused"]
+        lines += [
+            f"Rows of {', '.join(LABELS[m] for m in r['methods'])} are reused from the run of "
+            f"{r['measured_at']} (same seeds, evaluations and problems; those engines are seeded "
+            "and do not depend on opensweep's code); only opensweep was re-measured. Their "
+            "ms/suggestion figures come from that run.",
+            "",
+        ]
     if report["missing_methods"]:
         lines += ["**Not run** (unavailable here):", ""]
         lines += [f"- {LABELS[m]}: {why}" for m, why in report["missing_methods"].items()]
@@ -293,6 +335,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--functions", help=f"comma list from: {', '.join(PROBLEMS)}")
     p.add_argument("--methods", help=f"comma list from: {', '.join(ALL_METHODS)}")
     p.add_argument("--jobs", type=int, default=2, help="worker processes (default 2)")
+    p.add_argument(
+        "--reuse",
+        metavar="JSON",
+        help="take the rows of methods not run now from this earlier bayes_regret.json (same "
+        "seeds, evaluations and problems): the anchors' results do not depend on opensweep's "
+        "code, so re-measuring opensweep alone is enough after a change to it",
+    )
     p.add_argument("--out", help="output directory (default bench/results[/quick])")
     return p.parse_args(argv)
 
@@ -351,6 +400,14 @@ def main(argv: list[str] | None = None) -> int:
     wall = time.monotonic() - started
 
     functions = aggregate(results, problems, methods, evals)
+    reused: dict[str, Any] = {}
+    if args.reuse:
+        try:
+            reused = reuse_rows(Path(args.reuse), functions, methods, seeds, evals)
+        except (OSError, ValueError, KeyError) as exc:
+            print(f"bayes_regret: cannot reuse {args.reuse}: {exc}", file=sys.stderr)
+            return 2
+    all_methods = [m for m in ALL_METHODS if m in methods or m in reused.get("methods", [])]
     report: dict[str, Any] = {
         "benchmark": "bayes_regret",
         "settings": {
@@ -368,8 +425,9 @@ def main(argv: list[str] | None = None) -> int:
             },
         },
         "environment": environment,
-        "missing_methods": missing,
-        "comparison": compare(functions, methods),
+        "missing_methods": {m: why for m, why in missing.items() if m not in reused},
+        "reused": reused,
+        "comparison": compare(functions, all_methods),
         "functions": functions,
     }
     name = "bayes_regret"
