@@ -34,7 +34,7 @@ parameters:
     parameters:
       momentum: {min: 0.0, max: 1.0}
 """
-HYPERBAND = RANDOM + "early_terminate: {type: hyperband, min_iter: 1, eta: 3}\n"
+HYPERBAND = RANDOM + "early_terminate: {type: hyperband, min_iter: 2, eta: 3}\n"
 GRID_4 = "method: grid\nparameters:\n  a: {values: [1, 2]}\n  b: {values: [x, y]}\n"
 WAIT, DONE = agents_pb2.NO_RUN_REASON_WAIT, agents_pb2.NO_RUN_REASON_SWEEP_DONE
 
@@ -237,8 +237,12 @@ async def test_hyperband_stop_is_pushed_as_metrics_arrive(
     try:
         good_run = (await good.request()).run.run_id
         bad_run = (await bad.request()).run.run_id
-        await good.metrics(good_run, [(0, 0, {"loss": 0.1})])
+        await good.metrics(good_run, [(0, 0, {"loss": 0.2}), (1, 1, {"loss": 0.1})])
         await bad.metrics(bad_run, [(0, 0, {"loss": 0.9})])
+        # A stop is queued before the ack of the batch that caused it: none yet, since the
+        # bad run has not reached the first bracket (2 iterations).
+        assert not bad.stops
+        await bad.metrics(bad_run, [(1, 1, {"loss": 0.8})])
 
         async def stopped() -> bool:
             return bool(bad.stops)
