@@ -71,6 +71,8 @@ MAX_EXACT_INT: Final = 2**53
 _FLOAT_MAX: Final = 1.7976931348623157e308
 MAX_EXP_ARG: Final = 709.0
 """exp() of more than this overflows a float."""
+MAX_CONFIG_VALUES: Final = 200_000
+"""Values (scalars, lists, mappings) a config may hold, counted with aliases expanded."""
 PROBABILITY_TOLERANCE: Final = 1e-6
 DEFAULT_ETA: Final = 3
 HYPERBAND_MIN_ITER_BRACKETS: Final = 100
@@ -312,6 +314,8 @@ def _kind(value: Any) -> str:
         return f"boolean {value}"
     if isinstance(value, str):
         return f'string "{value}"' if len(value) <= 40 else "a string"
+    if isinstance(value, int) and abs(value) > 10**40:
+        return "a number with more than 40 digits"
     if isinstance(value, (int, float)):
         return f"number {value}"
     if isinstance(value, Mapping):
@@ -332,6 +336,7 @@ def _fmt(x: Any) -> str:
 class _Parser:
     def __init__(self, strict: bool = True) -> None:
         self.strict = strict
+        self.copied = 0
         self.problems: list[Problem] = []
         self.warnings: list[str] = []
         self.key_paths: dict[ParamPath, str] = {}
@@ -351,7 +356,16 @@ class _Parser:
     # -------------------------------------------------------------- JSON-safe copy
 
     def json_copy(self, value: Any, path: str) -> Any:
-        """A copy made only of dict/list/str/int/float/bool/None, numbers made native."""
+        """A copy made only of dict/list/str/int/float/bool/None, numbers made native.
+
+        Stops at MAX_CONFIG_VALUES: YAML aliases let a few lines stand for billions of values
+        ("billion laughs"), and the copy is where they would be expanded.
+        """
+        self.copied += 1
+        if self.copied > MAX_CONFIG_VALUES:
+            raise ConfigError([Problem("", f"the config holds more than {MAX_CONFIG_VALUES:,} "
+                                           "values (YAML aliases expanded); it cannot be a "
+                                           "sweep config")])
         if value is None or isinstance(value, (bool, str)):
             return value
         if isinstance(value, Integral):

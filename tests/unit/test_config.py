@@ -663,3 +663,14 @@ def test_a_grid_too_large_to_count_exactly_is_an_error() -> None:
     raw = {"method": "grid", "parameters": {"a": {"min": 0, "max": 2**30},
                                             "b": {"min": 0, "max": 2**30}}}
     assert "more than the 2**53" in messages(raw)["parameters"]
+
+
+def test_yaml_aliases_that_expand_to_billions_of_values_are_refused_quickly() -> None:
+    levels = ['&a ["x", "x", "x", "x", "x", "x", "x", "x", "x"]']
+    for i in range(1, 9):
+        prev, name = chr(ord("a") + i - 1), chr(ord("a") + i)
+        levels.append(f"&{name} [" + ", ".join([f"*{prev}"] * 9) + "]")
+    text = "method: random\nparameters:\n  p:\n    values: [" + ", ".join(levels) + "]\n"
+    with pytest.raises(ConfigError) as info:
+        load_config(text)
+    assert "more than 200,000 values" in str(info.value)
