@@ -171,7 +171,10 @@ class State:
     # ------------------------------------------------------------------ snapshots
 
     def to_json(self) -> dict[str, Any]:
-        """A JSON-safe dict from which :meth:`from_json` rebuilds an equal State."""
+        """A JSON-safe dict from which :meth:`from_json` rebuilds an equal State.
+
+        Every container the fold mutates is copied (shallowly), so the dict can be serialised
+        later, or in another thread, while events keep being applied to this State."""
         return {
             "format": SNAPSHOT_FORMAT,
             "seq": self.seq,
@@ -209,7 +212,14 @@ def _sweep_to_json(s: Sweep) -> dict[str, Any]:
 
 
 def _run_to_json(r: Run) -> dict[str, Any]:
-    return dict(r.__dict__)
+    out = dict(r.__dict__)
+    # Copies of what the fold mutates (shallow: history entries are never changed once
+    # appended), so the result stays the state at this seq while folding goes on.
+    out["history"] = list(r.history)
+    out["metric_seqs"] = list(r.metric_seqs)
+    out["metric_times"] = list(r.metric_times)
+    out["summary"] = dict(r.summary)
+    return out
 
 
 def _agent_to_json(a: Agent) -> dict[str, Any]:

@@ -183,7 +183,8 @@ class Controller:
     async def snapshot(self) -> int:
         """Write a snapshot of the State as it is now; returns its seq."""
         seq = self.state.seq
-        data = json.dumps(self.state.to_json(), separators=(",", ":"))
+        tree = self.state.to_json()  # a consistent copy; serialised off the event loop
+        data = await asyncio.to_thread(json.dumps, tree, separators=(",", ":"))
         await self.store.save_snapshot(seq, SNAPSHOT_FORMAT, self.clock(), data)
         self._snapshot_seq = max(self._snapshot_seq, seq)
         log.info("snapshot written at seq %d (%d bytes)", seq, len(data))

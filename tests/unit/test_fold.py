@@ -290,3 +290,15 @@ def test_suggestion_seeds_are_deterministic_and_distinct() -> None:
     assert seeds == [derive_seed(42, i) for i in range(100)]
     assert len(set(seeds)) == 100
     assert all(0 <= s < 2**63 for s in seeds)
+
+
+@settings(max_examples=60, deadline=None)
+@given(actions_strategy, st.data())
+def test_a_snapshot_taken_mid_stream_is_not_changed_by_later_events(
+        actions: list[Action], data: Any) -> None:
+    events, snapshots = simulate(actions)
+    cut = data.draw(st.integers(0, len(events)))
+    state = fold(events[:cut])
+    tree = state.to_json()
+    fold(events[cut:], state)
+    assert json.dumps(tree, sort_keys=True) == snapshots[cut]
