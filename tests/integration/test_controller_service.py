@@ -373,3 +373,11 @@ async def test_bayes_suggestions_are_served_concurrently_and_recorded(
     configs = {r.config_json for r in runs}
     assert len(runs) == 6 and len(configs) == 6, "bayes piled runs onto one point"
     assert len({r.suggestion_seed for r in runs}) == 6
+
+
+async def test_a_message_over_the_size_limit_is_refused(
+        shared_controller: ControllerProcess) -> None:
+    huge = "# " + "x" * (17 * 1024 * 1024)
+    details = await expect_status(grpc.StatusCode.RESOURCE_EXHAUSTED,
+                                  create_sweep(shared_controller.address, huge))
+    assert "larger than max" in details

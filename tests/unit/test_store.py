@@ -164,3 +164,23 @@ async def test_durable_future_resolves_after_the_commit_that_covers_it(tmp_path:
     assert not watcher.done()
     assert await watcher == 1 and store.durable_seq >= 1
     await store.close()
+
+
+async def test_a_failed_commit_fails_every_waiter_and_every_later_append(tmp_path: Path) -> None:
+    from controller.store import StoreFailedError
+
+    store = await EventStore.open(tmp_path / "log.db")
+    await store.append([paused(1)])
+    await store._writer.close()  # the disk is gone, as far as the store can tell
+    _, first = store.enqueue(paused(2))
+    watcher = store.durable_future(2)
+    with pytest.raises(StoreFailedError, match="could not commit"):
+        await first
+    with pytest.raises(StoreFailedError):
+        await watcher
+    with pytest.raises(StoreFailedError, match="failed earlier"):
+        store.enqueue(paused(3))
+    with pytest.raises(StoreFailedError):
+        await store.wait_durable(2)
+    assert store.durable_seq == 1 and store.failed is not None
+    await store.close()
