@@ -674,3 +674,71 @@ def test_yaml_aliases_that_expand_to_billions_of_values_are_refused_quickly() ->
     with pytest.raises(ConfigError) as info:
         load_config(text)
     assert "more than 200,000 values" in str(info.value)
+
+
+# ---------------------------------------------------------------- W&B configs as users write them
+
+WILD_CONFIGS = {
+    "poetry-module-command": """
+command: [poetry, run, python, -m, "${program}", "${args}"]
+program: scripts.train
+method: bayes
+metric: {goal: maximize, name: val/r2_score}
+parameters:
+  beta1: {distribution: inv_log_uniform_values, min: 0.9, max: 1}
+  width: {distribution: int_uniform, min: 8, max: 126}
+  lr: {distribution: log_uniform_values, min: 1e-6, max: 1e-3}
+  model_name: {value: model.onnx}
+""",
+    "local-controller-hyperband": """
+description: local controller and hyperband
+program: train.py
+project: examples
+method: grid
+controller: {type: local}
+metric: {name: loss_metric, goal: minimize}
+early_terminate: {type: hyperband, max_iter: 10, s: 2, eta: 3}
+parameters:
+  epochs: {value: 20}
+  base: {values: [10, 15, 20]}
+  direction: {values: [-1, 0.1, 1]}
+""",
+    "nested-with-project": """
+program: train.py
+project: nested
+entity: me
+method: grid
+metric: {name: loss, goal: minimize}
+parameters:
+  batch_size: {values: [32, 64]}
+  optimizer:
+    parameters:
+      lr: {values: [0.001, 0.0001]}
+      nadam:
+        parameters:
+          beta: {values: [0.9, 0.95]}
+""",
+    "hydra-overrides": """
+program: main.py
+method: random
+run_cap: 20
+command: ["${env}", "${interpreter}", "${program}", "${args_no_hyphens}",
+          "data.root=${envvar:DATA_ROOT}"]
+parameters:
+  model.layers: {values: [2, 4, 8]}
+  trainer.precision: {values: [16, 32]}
+  use_amp: {values: [true, false]}
+  optim.lr: {distribution: q_log_uniform_values, min: 0.0001, max: 0.1, q: 0.0001}
+""",
+}
+
+
+@pytest.mark.parametrize("name", sorted(WILD_CONFIGS))
+def test_w_and_b_configs_as_users_write_them_are_valid(name: str) -> None:
+    parsed = load_config(WILD_CONFIGS[name])
+    assert parsed.space.parameters and not any("unknown" in w for w in parsed.warnings)
+
+
+def test_wild_grid_sizes() -> None:
+    assert load_config(WILD_CONFIGS["local-controller-hyperband"]).expected_run_count == 3 * 3
+    assert load_config(WILD_CONFIGS["nested-with-project"]).expected_run_count == 2 * 2 * 2
