@@ -13,13 +13,15 @@ Outline:
    history (W&B's rule); failed and crashed runs, and finished runs that never reported a
    finite value, get the worst value observed; running runs are *pending*.
 3. Until enough runs have a value (:func:`initial_design_size`), suggestions come from a
-   space-filling design: of a scrambled Sobol set, the point farthest from every run so far.
+   space-filling design: of a scrambled Sobol set, the point farthest from every run so far,
+   with distances that wrap around the unit cube so the design is not pulled into corners.
 4. Then a GP (Matérn 5/2, ARD, MAP hyperparameters; :mod:`controller.core._gp`) is fitted to
    the values after a bad-tail-compressing power transform; pending runs are added as
    fantasies at the posterior mean (kriging believer), so concurrent agents spread out.
-5. log expected improvement is maximised over the mixed space: thousands of random, Sobol and
-   local candidates, then L-BFGS-B on the numeric columns and exhaustive moves on each
-   categorical from the best few. The best candidate that no run has already taken wins.
+5. log expected improvement is maximised over the mixed space: random, Sobol and local
+   candidates, then L-BFGS-B on the numeric columns (from the best few and from the best run)
+   and exhaustive moves on each categorical. The best candidate wins unless a run already has
+   it or a running run is (by the kernel) nearly the same point.
 """
 
 from __future__ import annotations
@@ -55,12 +57,17 @@ if TYPE_CHECKING:
 
 MAX_GP_POINTS = 200
 """Beyond this many runs with values the GP keeps the best half and a random rest."""
-MAX_FIT_POINTS = 100
+MAX_FIT_POINTS = 64
 """Hyperparameters are fitted on at most this many of the GP's points (the O(n^3) part)."""
-N_RANDOM_CANDIDATES = 1024
-N_SOBOL_CANDIDATES = 512
-N_LOCAL_CANDIDATES = 512
-N_STARTS = 5
+N_RANDOM_CANDIDATES = 512
+N_SOBOL_CANDIDATES = 256
+N_LOCAL_CANDIDATES = 256
+N_STARTS = 4
+LBFGS_ITERATIONS = 60
+"""Per start, when refining the acquisition's maximum."""
+FIT_RESTARTS = 1
+"""Extra random starts of the hyperparameter fit while it has at most 32 points."""
+FIT_ITERATIONS = 100
 PENDING_CORRELATION = 0.98
 """A suggestion must correlate less than this (kernel correlation) with every running run."""
 _KEY_DECIMALS = 9
@@ -354,31 +361,32 @@ class _Acquisition:
 
 
 def _local_numeric(enc: SpaceEncoding, acq: _Acquisition, starts: np.ndarray) -> np.ndarray:
-    """L-BFGS-B on the numeric columns of every start at once (their sum is separable)."""
+    """L-BFGS-B on the numeric columns from each start; a start is kept if it was better."""
     n = len(enc.numeric)
     if n == 0:
         return starts
-    fixed = starts.copy()
-
-    def objective(flat: np.ndarray) -> tuple[float, np.ndarray]:
-        xs = fixed.copy()
-        xs[:, :n] = flat.reshape(-1, n)
-        value, grad = acq.with_grad(xs)
-        return -float(value.sum()), -grad[:, :n].ravel()
-
-    result = scipy.optimize.minimize(
-        objective,
-        starts[:, :n].ravel(),
-        jac=True,
-        method="L-BFGS-B",
-        bounds=[(0.0, 1.0)] * (n * len(starts)),
-        options={"maxiter": 100},
-    )
     out = starts.copy()
-    candidate = np.clip(np.asarray(result.x).reshape(-1, n), 0.0, 1.0)
-    out[:, :n] = candidate
-    better = acq(out) > acq(starts)
-    return np.where(better[:, None], out, starts)
+    for i, start in enumerate(starts):
+        row = start.copy()
+
+        def objective(u: np.ndarray, row: np.ndarray = row) -> tuple[float, np.ndarray]:
+            row[:n] = u
+            value, grad = acq.with_grad(row[None, :])
+            return -float(value[0]), -grad[0, :n]
+
+        result = scipy.optimize.minimize(
+            objective,
+            start[:n],
+            jac=True,
+            method="L-BFGS-B",
+            bounds=[(0.0, 1.0)] * n,
+            options={"maxiter": LBFGS_ITERATIONS},
+        )
+        candidate = start.copy()
+        candidate[:n] = np.clip(np.asarray(result.x), 0.0, 1.0)
+        if acq(candidate[None, :])[0] > acq(start[None, :])[0]:
+            out[i] = candidate
+    return out
 
 
 def _categorical_moves(enc: SpaceEncoding, acq: _Acquisition, xs: np.ndarray) -> np.ndarray:
@@ -434,6 +442,7 @@ def _maximise(
         starts.append(candidates[index])
         if len(starts) == N_STARTS:
             break
+    starts.append(centres[0])  # the incumbent: refine around the best run as well
     refined = np.array(starts)
     for _ in range(2):
         refined = _local_numeric(enc, acq, refined)
@@ -511,8 +520,10 @@ def suggest(config: SweepConfig, runs: Sequence[RunRecord], seed: int) -> FlatPa
     y_t = _compress_bad_tail(y_model)
 
     fit = _subset(y_t, MAX_FIT_POINTS, rng)
-    restarts = 2 if len(fit) <= 50 else 1
-    hp = _gp.fit_hyperparameters(x_model[fit], y_t[fit], enc.groups, rng, restarts=restarts)
+    restarts = FIT_RESTARTS if len(fit) <= 32 else 0
+    hp = _gp.fit_hyperparameters(
+        x_model[fit], y_t[fit], enc.groups, rng, restarts=restarts, maxiter=FIT_ITERATIONS
+    )
     gp = _gp.GaussianProcess(x_model, y_t, enc.groups, hp, y_mean=0.0, y_scale=1.0)
     mean_obs, _ = gp.predict(x_model[is_obs])
     best = float(mean_obs.min())

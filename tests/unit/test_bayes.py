@@ -156,7 +156,7 @@ def test_a_finished_run_without_the_metric_is_a_failure_and_a_stopped_one_is_ign
 def test_nan_and_non_numeric_metric_values_do_not_count() -> None:
     config = _config(X01)
     runs = [
-        RunRecord("a", {"x": 0.2}, "finished", {"loss": math.nan}, [{"_step": 0, "loss": math.nan}]),
+        RunRecord("a", {"x": 0.2}, "finished", {"loss": math.nan}, [{"loss": math.nan}]),
         RunRecord("b", {"x": 0.4}, "finished", {"loss": "oops"}, []),
     ]
     data = bayes._collect(bayes.SpaceEncoding(config.space), runs, "loss", "minimize")
@@ -234,7 +234,9 @@ _PARAMETER_SPECS = st.sampled_from(
     specs=st.lists(_PARAMETER_SPECS, min_size=1, max_size=4),
     n_runs=st.integers(0, 9),
     seed=st.integers(0, 2**31 - 1),
-    states=st.lists(st.sampled_from(["finished", "failed", "running", "crashed"]), min_size=9, max_size=9),
+    states=st.lists(
+        st.sampled_from(["finished", "failed", "running", "crashed"]), min_size=9, max_size=9
+    ),
 )
 def test_suggestions_always_lie_in_the_space(
     specs: list[dict[str, Any]], n_runs: int, seed: int, states: list[str]
