@@ -74,6 +74,8 @@ MAX_EXP_ARG: Final = 709.0
 MAX_CONFIG_VALUES: Final = 200_000
 """Values (scalars, lists, mappings) a config may hold, counted with aliases expanded."""
 PROBABILITY_TOLERANCE: Final = 1e-6
+LIKELY_VALUE_EXPONENT: Final = 30
+"""log_uniform with max above this reaches e**30 (1e13): almost surely values meant as bounds."""
 DEFAULT_ETA: Final = 3
 HYPERBAND_MIN_ITER_BRACKETS: Final = 100
 """Brackets W&B derives from min_iter (it has no upper end)."""
@@ -873,7 +875,9 @@ class _Parser:
                 self.problem(f"{path}.min", f"exp(-min) overflows: inv_log_uniform takes "
                                             f"natural-log bounds (got {lo})")
                 return None
-            if dist in (LOG_UNIFORM, Q_LOG_UNIFORM, INV_LOG_UNIFORM) and lo > 0 and hi <= 1:
+            looks_like_values = (lo > 0 and hi <= 1) or (
+                dist in (LOG_UNIFORM, Q_LOG_UNIFORM) and hi > LIKELY_VALUE_EXPONENT)
+            if dist in (LOG_UNIFORM, Q_LOG_UNIFORM, INV_LOG_UNIFORM) and looks_like_values:
                 values = f"{dist}_values"
                 self.warnings.append(
                     f"{path}: {dist} takes natural-log bounds, so values lie between "

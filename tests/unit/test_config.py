@@ -742,3 +742,13 @@ def test_w_and_b_configs_as_users_write_them_are_valid(name: str) -> None:
 def test_wild_grid_sizes() -> None:
     assert load_config(WILD_CONFIGS["local-controller-hyperband"]).expected_run_count == 3 * 3
     assert load_config(WILD_CONFIGS["nested-with-project"]).expected_run_count == 2 * 2 * 2
+
+
+def test_q_log_uniform_with_value_sized_bounds_warns_about_values() -> None:
+    parsed = one_param({"distribution": "q_log_uniform", "min": 32, "max": 256, "q": 8})
+    assert any("did you mean q_log_uniform_values" in w for w in parsed.warnings)
+
+
+def test_ordinary_natural_log_bounds_give_no_warning() -> None:
+    parsed = one_param({"distribution": "log_uniform", "min": -9.2, "max": 2.3})
+    assert not [w for w in parsed.warnings if w.startswith("parameters.")]
