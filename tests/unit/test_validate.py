@@ -153,9 +153,13 @@ def test_json_for_a_missing_file_is_the_same_shape(tmp_path: Path) -> None:
     assert result["errors"][0]["message"].startswith("cannot read")
 
 
-def test_the_lenient_flag_reaches_validation(tmp_path: Path) -> None:
+def test_the_lenient_flag_reaches_validation(tmp_path: Path,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    from controller.cli import sweep_main
+
     path = tmp_path / "sweep.yaml"
     path.write_text("method: random\nbogus: 1\nparameters: {a: {values: [1]}}\n")
-    assert _sweep("validate", str(path)).returncode == 2
-    lenient = _sweep("validate", str(path), "--lenient")
-    assert lenient.returncode == 0 and "warning: bogus: unknown key, ignored" in lenient.stdout
+    assert sweep_main(["validate", str(path)]) == 2
+    capsys.readouterr()
+    assert sweep_main(["validate", str(path), "--lenient"]) == 0
+    assert "warning: bogus: unknown key, ignored" in capsys.readouterr().out
