@@ -163,3 +163,40 @@ def test_decisions_are_deterministic_and_follow_input_order() -> None:
     assert first == again
     # population 0..9, threshold index int(10 / 3) = 3 -> 3; runs 4..9 stop, in input order
     assert [d.run_id for d in first] == [f"r{i}" for i in range(9, 3, -1)]
+
+
+def test_the_worked_example_in_docs_hyperband() -> None:
+    runs = [
+        run("a", "finished", [10, 6, 4, 3]),
+        run("b", "running", [12, 9, 8]),
+        run("c", "running", [11, 7]),
+        run("d", "running", [30]),
+    ]
+    for strict in (True, False):
+        decisions = stop_decisions(
+            runs, metric="loss", goal="minimize", brackets=[1, 3, 9], eta=3, strict=strict
+        )
+        assert [(d.run_id, d.bracket, d.value, d.threshold) for d in decisions] == [
+            ("b", 3, 8.0, 4.0),
+            ("d", 1, 30.0, 11.0),
+        ]
+
+
+def test_a_parsed_config_defaults_to_strict_like_wandbs_engine() -> None:
+    from controller.core.config import parse_config
+    from controller.core.hyperband import runs_to_stop
+
+    def config(**settings: object) -> object:
+        return parse_config(
+            {
+                "method": "random",
+                "metric": {"name": "loss"},
+                "early_terminate": {"type": "hyperband", "min_iter": 2, "eta": 2, **settings},
+                "parameters": {"x": {"values": [1]}},
+            }
+        )
+
+    # b was good once (1.0 at iteration 1) but is behind at bracket 2: strict stops it.
+    runs = [run("a", "finished", [5, 2]), run("b", "running", [1, 9]), run("c", "finished", [5, 3])]
+    assert runs_to_stop(config(), runs) == ["b"]  # type: ignore[arg-type]
+    assert runs_to_stop(config(strict=False), runs) == []  # type: ignore[arg-type]
