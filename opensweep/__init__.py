@@ -7,7 +7,16 @@ user-facing API's imports. The public functions are loaded on first use.
 
 from __future__ import annotations
 
+import os
 from typing import Any
+
+# Function mode (opensweep.agent) forks the user's process, often after opensweep.sweep() has
+# used gRPC in it. gRPC's C core, with its fork support on, runs handlers around every fork that
+# can deadlock or abort a forked child that forks again (the fork server starting each run), and
+# the agent's forked processes never use gRPC, so they need none of it. The setting is read when
+# grpc is first imported, so it is made here, before any opensweep module imports grpc; an
+# explicit GRPC_ENABLE_FORK_SUPPORT in the environment wins.
+os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
 
 __all__ = ["agent", "init", "sweep"]
 __version__ = "0.1.0"

@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import signal
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -121,3 +122,55 @@ def test_a_run_after_a_crash_still_works(launcher: ForkLauncher, tmp_path: Path)
     assert _run(launcher, tmp_path, "b", "report")[0].outcome is Outcome.FINISHED
 
 
+
+
+_FORK_UNDER_GRPC = '''
+import asyncio, os, sys, threading, time
+from concurrent import futures
+from pathlib import Path
+import opensweep  # first, as a user's script does: it settles gRPC's fork handling
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from agent.forkserver import ForkLauncher
+from agent.runner import Outcome, RunProcess
+
+server = grpc.server(futures.ThreadPoolExecutor(4))
+health_pb2_grpc.add_HealthServicer_to_server(health.HealthServicer(), server)
+port = server.add_insecure_port("127.0.0.1:0")
+server.start()
+
+def hammer():
+    while True:
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=5)
+
+threading.Thread(target=hammer, daemon=True).start()
+time.sleep(0.2)
+
+def boom():
+    raise RuntimeError("boom")
+
+root = Path(sys.argv[1])
+for i in range(int(sys.argv[2])):
+    launcher = ForkLauncher(boom)  # forked while gRPC calls are in flight in other threads
+    run_dir = root / f"r{i}"
+    run_dir.mkdir()
+    process = RunProcess(run_id=f"r{i}", run_dir=run_dir, argv=None, env={}, launcher=launcher,
+                         grace_period=1.0, on_records=lambda records: None)
+    result = asyncio.run(asyncio.wait_for(process.execute(), 20))
+    assert result.outcome is Outcome.FAILED and result.exit_code == 1, result
+    launcher.close()
+print("ok")
+'''
+
+
+def test_forking_while_grpc_is_busy_in_other_threads_never_hangs(tmp_path: Path) -> None:
+    """opensweep.sweep() then opensweep.agent(function=...) forks a process that has used gRPC;
+    gRPC's fork handlers used to deadlock or abort the fork server now and then."""
+    script = tmp_path / "fork_under_grpc.py"
+    script.write_text(_FORK_UNDER_GRPC)
+    env = {k: v for k, v in os.environ.items() if k != "GRPC_ENABLE_FORK_SUPPORT"}
+    proc = subprocess.run([sys.executable, str(script), str(tmp_path), "100"], env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.strip() == "ok"
