@@ -13,7 +13,7 @@ import json
 import sys
 from typing import Any, TextIO
 
-from controller.core.config import SweepConfig, parse_config, parse_yaml
+from controller.core.config import SweepConfig, parse_config, parse_yaml, read_config_file
 from controller.core.errors import ConfigError, Problem
 
 EXIT_VALID = 0
@@ -22,15 +22,13 @@ EXIT_INVALID = 2
 
 def read_config_text(path: str) -> str:
     """The text of the config at ``path`` (``-`` is stdin); ConfigError when unreadable."""
+    if path != "-":
+        return read_config_file(path)
+    stream = getattr(sys.stdin, "buffer", None)  # a test may swap stdin for a text-only one
     try:
-        if path == "-":
-            return sys.stdin.buffer.read().decode("utf-8")
-        with open(path, encoding="utf-8") as f:
-            return f.read()
+        return stream.read().decode("utf-8") if stream is not None else sys.stdin.read()
     except UnicodeDecodeError:
-        raise ConfigError([Problem("", f"cannot read {path}: not UTF-8 text")]) from None
-    except OSError as e:
-        raise ConfigError([Problem("", f"cannot read {path}: {e.strerror or e}")]) from None
+        raise ConfigError([Problem("", "cannot read -: not UTF-8 text")]) from None
 
 
 def summary(config: SweepConfig) -> dict[str, Any]:

@@ -266,16 +266,17 @@ def load_config(source: Any, *, strict: bool = True) -> SweepConfig:
     if isinstance(source, bytes):
         source = source.decode("utf-8", errors="replace")
     if hasattr(source, "__fspath__"):
-        return parse_config(parse_yaml(_read_text(source.__fspath__())), strict=strict)
+        return parse_config(parse_yaml(read_config_file(source.__fspath__())), strict=strict)
     if isinstance(source, str):
         stripped = source.strip()
         if "\n" not in stripped and stripped.lower().endswith((".yaml", ".yml", ".json")):
-            return parse_config(parse_yaml(_read_text(stripped)), strict=strict)
+            return parse_config(parse_yaml(read_config_file(stripped)), strict=strict)
         return parse_config(parse_yaml(source), strict=strict)
     return parse_config(source, strict=strict)
 
 
-def _read_text(path: Any) -> str:
+def read_config_file(path: Any) -> str:
+    """The text of a config file; ConfigError (not OSError) when it cannot be read."""
     try:
         with open(path, encoding="utf-8") as f:
             return str(f.read())

@@ -163,3 +163,9 @@ def test_the_lenient_flag_reaches_validation(tmp_path: Path,
     capsys.readouterr()
     assert sweep_main(["validate", str(path), "--lenient"]) == 0
     assert "warning: bogus: unknown key, ignored" in capsys.readouterr().out
+
+
+def test_stdin_is_read_when_the_path_is_a_dash(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sys, "stdin", io.StringIO("method: grid\nparameters: {a: {value: 1}}\n"))
+    out, err = io.StringIO(), io.StringIO()
+    assert run("-", out=out, err=err) == 0 and "expected run count: 1" in out.getvalue()
