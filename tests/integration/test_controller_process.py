@@ -108,10 +108,17 @@ async def test_a_token_is_required_on_every_call_but_health(
         await unauthorised.close()
 
 
-async def test_health_and_reflection_describe_the_services(
+async def test_health_and_reflection_describe_the_services_token_from_env(
         start_controller: StartController) -> None:
-    ctl = start_controller(token="t")
-    channel = aio_channel(ctl.address, token="t")
+    ctl = start_controller(env={"OPENSWEEP_TOKEN": "from-env"})
+    refused = aio_channel(ctl.address)
+    try:
+        with pytest.raises(grpc.aio.AioRpcError) as info:
+            await sweep_stub(refused).ListSweeps(sweeps_pb2.ListSweepsRequest(), timeout=10)
+        assert info.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    finally:
+        await refused.close()
+    channel = aio_channel(ctl.address, token="from-env")
     try:
         health = health_pb2_grpc.HealthStub(channel)
         for service in ("opensweep.v1.SweepService", "opensweep.v1.AgentService"):
