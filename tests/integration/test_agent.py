@@ -73,6 +73,7 @@ class Harness:
         self.workdir = workdir
         self.token = token
         self.agents: list[Agent] = []
+        self._channel: Any = None
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("OPENSWEEP_")}
         self.env["HOME"] = str(workdir / "home")
         (workdir / "home").mkdir(exist_ok=True)
@@ -91,8 +92,9 @@ class Harness:
         return agent
 
     def stub(self) -> Any:
-        channel = sync_channel(self.ctl.address, token=self.token)
-        return sweep_stub(channel)
+        if self._channel is None:
+            self._channel = sync_channel(self.ctl.address, token=self.token)
+        return sweep_stub(self._channel)
 
     def runs(self, sweep_id: str) -> list[sweeps_pb2.Run]:
         reply = self.stub().ListRuns(sweeps_pb2.ListRunsRequest(sweep_id=sweep_id), timeout=10)
@@ -112,6 +114,9 @@ class Harness:
         return wait_for(find, timeout=30, interval=0.05, what=what)
 
     def cleanup(self) -> None:
+        if self._channel is not None:
+            self._channel.close()
+            self._channel = None
         for agent in self.agents:
             if agent.proc.poll() is None:
                 agent.proc.kill()
