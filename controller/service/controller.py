@@ -50,13 +50,15 @@ from controller.core.state import (
     PreconditionError,
     State,
     Sweep,
+    apply,
     cap_reached,
     derive_seed,
     finish_reason,
+    fold,
     next_grid_index,
     run_id_for,
 )
-from controller.store import EventStore
+from controller.store import EventStore, StoreError, StoreFailedError
 
 log = logging.getLogger("opensweep.controller")
 
@@ -199,19 +201,14 @@ class Controller:
         future: asyncio.Future[int] | None = None
         for event in events:
             if store.failed is not None:
-                raise store_failed(store)
-            self.state_apply(event)
+                raise StoreFailedError(f"the event log failed: {store.failed}")
+            apply(self.state, event)
             _, future = store.enqueue(event)
         if future is None:
             return self.durable_now()
         if self.state.seq - self._snapshot_seq >= self.settings.snapshot_every:
             self._schedule_snapshot()
         return future
-
-    def state_apply(self, event: ev.Event) -> None:
-        from controller.core.state import apply
-
-        apply(self.state, event)
 
     def durable_now(self) -> asyncio.Future[int]:
         """A future that resolves once everything recorded so far is durable."""
@@ -303,9 +300,8 @@ class Controller:
         sweep = self.state.sweep(sweep_id)
         self._not_final(sweep, "resume")
         if sweep.state == SWEEP_PAUSED:
-            events: list[ev.Event] = [ev.SweepResumed(time=self.clock(), sweep_id=sweep_id,
-                                                      reason="resumed by a user")]
-            self.record(*events)
+            self.record(ev.SweepResumed(time=self.clock(), sweep_id=sweep_id,
+                                        reason="resumed by a user"))
             self._finish_if_done(sweep)
         await self.consistent()
         return sweep
@@ -643,23 +639,15 @@ def _engine_suggestion(config: SweepConfig, runs: Sequence[RunRecord],
     return engine.next_suggestion(config, runs, seed)
 
 
-def store_failed(store: EventStore) -> OpensweepError:
-    from controller.store import StoreFailedError
-
-    return StoreFailedError(f"the event log failed: {store.failed}")
-
-
 async def load_state(store: EventStore) -> State:
     """The State at the end of the log: newest usable snapshot, then the events after it."""
-    from controller.core.state import EventOrderError, fold
-
     state: State | None = None
     snap = await store.load_latest_snapshot(SNAPSHOT_FORMAT)
     if snap is not None:
         seq, text = snap
         try:
             state = State.from_json(json.loads(text))
-        except (EventOrderError, ValueError, KeyError, TypeError) as exc:
+        except Exception as exc:  # any unusable snapshot only costs a full replay
             log.warning("snapshot at seq %d is unusable (%s); replaying the whole log", seq, exc)
             state = None
     start = time.monotonic()
@@ -668,8 +656,6 @@ async def load_state(store: EventStore) -> State:
     async for batch in store.read_batches(base):
         fold(batch, state)
     if state.seq != store.last_seq:
-        from controller.store import StoreError
-
         raise StoreError(f"the event log has gaps: folded {state.seq} events but the last seq "
                          f"is {store.last_seq}")
     log.info("state rebuilt from %s: %d events replayed in %.2f s (seq %d)",
