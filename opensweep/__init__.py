@@ -18,15 +18,15 @@ from typing import Any
 # explicit GRPC_ENABLE_FORK_SUPPORT in the environment wins.
 os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
 
-__all__ = ["agent", "init", "sweep"]
+__all__ = ["agent", "finish", "init", "log", "sweep"]
 __version__ = "0.1.0"
 
 
 def __getattr__(name: str) -> Any:
-    if name == "init":
-        from opensweep.run import init
+    if name in ("init", "log", "finish"):
+        from opensweep import run
 
-        return init
+        return getattr(run, name)
     if name == "agent":
         from opensweep.function_agent import agent
 

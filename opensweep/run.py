@@ -111,6 +111,15 @@ class Config(MutableMapping[str, Any]):
 
     __hash__ = None  # type: ignore[assignment]
 
+    def __reduce__(self) -> tuple[type[Config], tuple[dict[str, Any]]]:
+        # Rebuilt from a plain dict: a data loader's worker processes and copy.deepcopy get a
+        # real Config (the default protocol would recurse through __getattr__).
+        return (Config, (self.as_dict(),))
+
+    def update(self, other: Any = (), /, allow_val_change: bool = True, **kwargs: Any) -> None:
+        """Like dict.update; ``allow_val_change`` is accepted (and ignored) for W&B scripts."""
+        super().update(other, **kwargs)
+
     # -- W&B's helpers ---------------------------------------------------------------------
     def setdefaults(self, defaults: Mapping[str, Any]) -> None:
         """Set each key that is not set yet; nested dicts are filled in key by key, so a sweep

@@ -141,14 +141,6 @@ def test_malformed_sweep_config_env_is_a_clear_error(monkeypatch: pytest.MonkeyP
         opensweep.init()
 
 
-def test_module_level_log_starts_a_run(tmp_path: Path) -> None:
-    run_module.log({"x": 1})
-    assert run_module._active is not None
-    path = run_module._active.metrics_path
-    run_module.finish()
-    assert json.loads(path.read_text()) == {"_step": 0, "x": 1}
-
-
 def test_wandb_only_keywords_are_accepted(tmp_path: Path) -> None:
     run = opensweep.init(config={"a": 1}, project="p", entity="e")
     assert run.config.a == 1
@@ -161,3 +153,31 @@ def test_importing_opensweep_stays_light() -> None:
             "print(sorted(m for m in ('grpc', 'numpy', 'yaml', 'agent') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_config_survives_pickle_and_deepcopy() -> None:
+    import copy
+    import pickle
+
+    config = Config({"lr": 0.1, "opt": {"name": "adam"}})
+    for clone in (pickle.loads(pickle.dumps(config)), copy.deepcopy(config)):
+        assert isinstance(clone, Config) and clone == config
+        assert clone.opt.name == "adam"
+        clone.opt.name = "sgd"
+        assert config.opt.name == "adam"
+
+
+def test_config_update_accepts_wandb_keywords() -> None:
+    config = Config({"lr": 0.1})
+    config.update({"lr": 0.2, "epochs": 3}, allow_val_change=True)
+    config.update(batch=8)
+    assert config.as_dict() == {"lr": 0.2, "epochs": 3, "batch": 8}
+
+
+def test_module_level_log_and_finish_are_exposed(tmp_path: Path) -> None:
+    opensweep.log({"x": 1})
+    assert run_module._active is not None
+    path = run_module._active.metrics_path
+    opensweep.finish()
+    assert run_module._active is None
+    assert json.loads(path.read_text()) == {"_step": 0, "x": 1}
