@@ -55,7 +55,7 @@ if TYPE_CHECKING:
     from controller.core.config import SweepConfig
     from controller.core.space import FlatParams, Parameter, ParamPath, SearchSpace
 
-MAX_GP_POINTS = 200
+MAX_GP_POINTS = 128
 """Beyond this many runs with values the GP keeps the best half and a random rest."""
 MAX_FIT_POINTS = 64
 """Hyperparameters are fitted on at most this many of the GP's points (the O(n^3) part)."""
@@ -136,6 +136,7 @@ class SpaceEncoding:
         self.groups = np.asarray(groups, dtype=np.intp)
         self.n_groups = len(self.numeric) + len(self.categorical)
         self.numeric_columns = np.arange(len(self.numeric))
+        self._memos = [_memo_for(param) for param in self.numeric]
 
     def encode(self, flat: FlatParams) -> np.ndarray | None:
         """The run's feature vector, or None when a value is missing or not in the space."""
@@ -143,13 +144,10 @@ class SpaceEncoding:
         for i, param in enumerate(self.numeric):
             if param.path not in flat:
                 return None
-            try:
-                u = float(param.to_unit(flat[param.path]))
-            except (OpensweepError, TypeError, ValueError, OverflowError):
+            u = _unit(param, self._memos[i], flat[param.path])
+            if u is None:
                 return None
-            if not math.isfinite(u):
-                return None
-            x[i] = min(1.0, max(0.0, u))
+            x[i] = u
         for block in self.categorical:
             if block.param.path not in flat:
                 return None
@@ -169,13 +167,16 @@ class SpaceEncoding:
         return {path: flat[path] for path in sorted(flat)}
 
     def canonical(self, xs: np.ndarray) -> np.ndarray:
-        """Rows snapped to what they decode to (rounded ints/q, hard one-hot)."""
-        out = np.array(xs, dtype=float, copy=True)
-        for row in out:
-            flat = self.decode(row)
-            encoded = self.encode(flat)
-            if encoded is not None:
-                row[:] = encoded
+        """Rows snapped to what they decode to: integer and q_ columns onto their lattice,
+        categorical blocks to a hard one-hot; continuous columns only clipped to [0, 1]."""
+        out = np.clip(np.array(xs, dtype=float, copy=True), 0.0, 1.0)
+        for i, param in enumerate(self.numeric):
+            if param.distribution == "int_uniform" or param.is_quantised:
+                out[:, i] = [param.to_unit(param.from_unit(float(u))) for u in out[:, i]]
+        for block in self.categorical:
+            picks = np.argmax(out[:, block.start : block.stop], axis=1)
+            out[:, block.start : block.stop] = 0.0
+            out[np.arange(len(out)), block.start + picks] = 1.0
         return out
 
     def random(self, rng: np.random.Generator, m: int) -> np.ndarray:
@@ -224,6 +225,44 @@ class SpaceEncoding:
                     xs[np.ix_(flip, np.arange(block.start, block.stop))] = 0.0
                     xs[np.flatnonzero(flip), block.start + new] = 1.0
         return xs
+
+
+_UNIT_MEMOS: dict[Parameter, dict[tuple[type, Any], float | None]] = {}
+_MEMO_PARAMETERS = 256
+_MEMO_VALUES = 200_000
+
+
+def _memo_for(param: Parameter) -> dict[tuple[type, Any], float | None]:
+    """The memo of ``param``'s unit values. A sweep re-encodes every run at every suggestion;
+    the memo makes that O(new runs). It only ever holds what ``to_unit`` returns for the same
+    arguments, so results do not depend on it; it is bounded and dropped when full."""
+    memo = _UNIT_MEMOS.get(param)
+    if memo is None:
+        if len(_UNIT_MEMOS) >= _MEMO_PARAMETERS:
+            _UNIT_MEMOS.clear()
+        memo = _UNIT_MEMOS[param] = {}
+    elif len(memo) > _MEMO_VALUES:
+        memo.clear()
+    return memo
+
+
+def _unit(param: Parameter, memo: dict[tuple[type, Any], float | None], value: Any) -> float | None:
+    """``param.to_unit(value)`` clipped to [0, 1], or None for a value outside its support."""
+    try:
+        key = (type(value), value)
+        return memo[key]
+    except KeyError:
+        pass
+    except TypeError:  # an unhashable value (a list): not a number anyway
+        return None
+    try:
+        u: float | None = float(param.to_unit(value))
+    except (OpensweepError, TypeError, ValueError, OverflowError):
+        u = None
+    if u is not None:
+        u = min(1.0, max(0.0, u)) if math.isfinite(u) else None
+    memo[key] = u
+    return u
 
 
 def _distinct(values: Sequence[Any]) -> tuple[Any, ...]:
@@ -444,10 +483,11 @@ def _maximise(
             break
     starts.append(centres[0])  # the incumbent: refine around the best run as well
     refined = np.array(starts)
-    for _ in range(2):
-        refined = _local_numeric(enc, acq, refined)
-        if enc.categorical:
-            refined = _categorical_moves(enc, acq, refined)
+    refined = _local_numeric(enc, acq, refined)
+    if enc.categorical:
+        # Categorical moves change the landscape of the numeric columns: refine once more.
+        refined = _local_numeric(enc, acq, _categorical_moves(enc, acq, refined))
+        refined = _categorical_moves(enc, acq, refined)
     pool = enc.canonical(np.vstack([refined, candidates[order[:64]]]))
     pool_values = acq(pool)
     pool_order = np.argsort(-pool_values, kind="stable")
