@@ -123,8 +123,14 @@ def test_any_config_gives_a_sweep_config_or_a_config_error(raw: Any) -> None:
         config = parse_config(raw)
     except ConfigError as e:
         assert e.problems and all(isinstance(p.path, str) and p.message for p in e.problems)
-        return
-    use(config)
+    else:
+        use(config)
+    try:
+        lenient = parse_config(raw, strict=False)
+    except ConfigError as e:
+        assert e.problems
+    else:  # what lenient mode keeps is strictly valid, so the controller can store it
+        assert parse_config(lenient.raw).space == lenient.space
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
