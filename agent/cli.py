@@ -93,6 +93,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="file holding the controller's token (default: $OPENSWEEP_TOKEN)")
     parser.add_argument("--tls-ca", metavar="PEM",
                         help="CA certificate of a TLS controller (default: $OPENSWEEP_TLS_CA)")
+    parser.add_argument("--tls", action="store_true",
+                        help="the controller serves TLS with a certificate the system trusts")
     parser.add_argument("--dir", type=Path, default=Path("opensweep-runs"), metavar="DIR",
                         help="where each run's logs, config and metrics go, one directory per "
                              "run (default: ./opensweep-runs)")
@@ -136,7 +138,8 @@ def main(argv: list[str] | None = None) -> int:
             token=read_token(args.token_file), count=args.count, run_root=args.dir,
             grace_period=args.grace_period,
             max_consecutive_failures=args.max_consecutive_failures,
-            retry_timeout=args.retry_timeout, verbose=args.verbose, tls_ca=args.tls_ca)
+            retry_timeout=args.retry_timeout, verbose=args.verbose, tls_ca=args.tls_ca,
+            tls=args.tls)
         sessions: list[AgentSession] = []
         code = run_session(settings, reporter=reporter, on_loop=sessions.append)
     except ClientSetupError as exc:

@@ -106,6 +106,8 @@ class AgentSettings:
     retry_timeout: float = 60.0
     verbose: bool = False
     tls_ca: str | None = None
+    #: TLS with the system's trusted roots (implied by ``tls_ca``).
+    tls: bool = False
 
 
 @dataclass
@@ -208,7 +210,7 @@ class AgentSession:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(sig, self._on_signal, sig)
         self._channel = aio_channel(self.settings.controller, token=self.settings.token,
-                                    tls_ca=self.settings.tls_ca)
+                                    tls=self.settings.tls, tls_ca=self.settings.tls_ca)
         self._stub = agent_stub(self._channel)
         connection: asyncio.Task[None] | None = None
         try:

@@ -30,11 +30,13 @@ def agent(sweep_id: str, function: Callable[[], Any], count: int | None = None, 
           controller: str | None = None, token: str | None = None,
           dir: str | Path = "opensweep-runs", grace_period: float = 10.0,
           max_consecutive_failures: int = 5, retry_timeout: float = 60.0,
-          verbose: bool = False, quiet: bool = False) -> int:
+          verbose: bool = False, quiet: bool = False, tls: bool = False,
+          tls_ca: str | None = None) -> int:
     """Run ``function`` for runs of ``sweep_id`` until ``count`` runs are done (or the sweep is).
 
     ``controller`` defaults to ``$OPENSWEEP_CONTROLLER`` (else 127.0.0.1:50051), ``token`` to
-    ``$OPENSWEEP_TOKEN``. Returns the number of runs executed. Ctrl-C stops the current run
+    ``$OPENSWEEP_TOKEN``; ``tls_ca`` (default ``$OPENSWEEP_TLS_CA``) or ``tls=True`` for a
+    controller serving TLS. Returns the number of runs executed. Ctrl-C stops the current run
     (SIGTERM to its group, SIGKILL after ``grace_period``), tells the controller, and raises
     KeyboardInterrupt.
     """
@@ -59,7 +61,7 @@ def agent(sweep_id: str, function: Callable[[], Any], count: int | None = None, 
         token=token if token is not None else read_token(None), count=count,
         run_root=Path(dir), grace_period=grace_period,
         max_consecutive_failures=max_consecutive_failures, retry_timeout=retry_timeout,
-        verbose=verbose)
+        verbose=verbose, tls=tls, tls_ca=tls_ca)
     logger = logging.getLogger("opensweep.agent")
     handler: logging.Handler | None = None
     if not logger.handlers:

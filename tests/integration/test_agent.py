@@ -6,6 +6,7 @@ import importlib.util
 import json
 import math
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -525,3 +526,28 @@ def test_a_controller_gone_for_good_ends_the_agent_with_status_4(own_harness: Ha
     assert "cannot reach the controller" in agent.err
     assert "1 run outcome(s) were not delivered" in agent.err
     assert "finished" in agent.out  # the run itself went on without the controller
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl to make certificates")
+def test_an_agent_works_with_a_tls_controller_given_its_ca(
+        start_controller: StartController, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.integration.test_sweep_cli import self_signed
+
+    cert, key = self_signed(tmp_path, "controller")
+    ctl = start_controller(extra_args=["--tls-cert", str(cert), "--tls-key", str(key)])
+    monkeypatch.setenv("OPENSWEEP_TLS_CA", str(cert))  # for this test's own client calls
+    harness = Harness(ctl, tmp_path)
+    try:
+        program = _program(tmp_path, "noop.py", "pass\n")
+        sweep_id = harness.sweep({"method": "grid", "program": program,
+                                  "parameters": {"x": {"values": [1]}}})
+        plaintext = harness.agent(sweep_id, "--retry-timeout", "0.5")
+        assert plaintext.wait() == 4
+        assert "cannot reach the controller" in plaintext.err
+        assert "--tls-ca" in plaintext.err
+        agent = harness.agent(sweep_id, "--tls-ca", str(cert))
+        assert agent.wait() == 0, agent.err
+        assert [_state(r) for r in harness.runs(sweep_id)] == ["finished"]
+    finally:
+        harness.cleanup()
