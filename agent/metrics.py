@@ -170,6 +170,7 @@ class MetricsTail:
         self._skipping_long_line = False
         self._line_number = 0
         self._offset = 0
+        self._truncation_reported = False
 
     @property
     def records_read(self) -> int:
@@ -217,6 +218,7 @@ class MetricsTail:
             return []
         data = self._file.read(MAX_READ_BYTES)
         if not data:
+            self._check_truncation()
             return []
         self._offset += len(data)
         now = self._clock()
@@ -226,6 +228,23 @@ class MetricsTail:
             if record is not None:
                 records.append(record)
         return records
+
+    def _check_truncation(self) -> None:
+        """A file that shrank was rewritten (opened with "w" instead of "a"): say so once and
+        follow it from where it now ends, rather than read again what was already sent."""
+        size = os.fstat(self._file.fileno()).st_size
+        if size >= self._offset:
+            return
+        if not self._truncation_reported:
+            self._truncation_reported = True
+            self._parser._report(
+                f"the metrics file shrank from {self._offset} to {size} bytes after line "
+                f"{self._line_number}: it must only be appended to (open it with 'a', not 'w'); "
+                "reading on from its new end")
+        self._file.seek(size)
+        self._offset = size
+        self._pending = b""
+        self._skipping_long_line = False
 
     def drain(self) -> list[Record]:
         """Everything currently in the file, however large (used when the program has ended)."""

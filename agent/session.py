@@ -205,6 +205,7 @@ class AgentSession:
     # ---- public entry -------------------------------------------------------------------
 
     async def run(self, install_signal_handlers: bool = True) -> int:
+        self._check_run_root()
         loop = asyncio.get_running_loop()
         if install_signal_handlers:
             for sig in (signal.SIGINT, signal.SIGTERM):
@@ -232,6 +233,18 @@ class AgentSession:
                     loop.remove_signal_handler(sig)
             await self._channel.close()
             self.reporter.close()
+
+    def _check_run_root(self) -> None:
+        """Fail before asking for work when runs could not write their logs (rather than fail
+        every run the controller hands out)."""
+        root = self.settings.run_root
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise AgentError(f"cannot create the run directory {root} (--dir): "
+                             f"{exc.strerror}") from None
+        if not os.access(root, os.W_OK | os.X_OK):
+            raise AgentError(f"the run directory {root} (--dir) is not writable")
 
     def shutdown(self, reason: str) -> None:
         """Stop the runs (SIGTERM, SIGKILL after the grace period), report them and leave."""

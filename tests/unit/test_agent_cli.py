@@ -112,3 +112,13 @@ def test_format_number(value: float, text: str) -> None:
 @pytest.mark.parametrize(("seconds", "text"), [(4.25, "4.2s"), (61, "1m01s"), (7322, "2h02m")])
 def test_format_duration(seconds: float, text: str) -> None:
     assert format_duration(seconds) == text
+
+
+def test_an_unusable_run_directory_fails_before_contacting_anyone(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    code = main(["abc12345", "--dir", str(blocker / "runs"), "--controller",
+                 f"127.0.0.1:{_closed_port()}"])
+    assert code == 1
+    assert f"cannot create the run directory {blocker / 'runs'} (--dir)" in capsys.readouterr().err

@@ -171,3 +171,18 @@ def test_numeric_value(value: object, expected: float | None) -> None:
 def test_nan_string_is_nan() -> None:
     result = numeric_value("NaN")
     assert result is not None and math.isnan(result)
+
+
+def test_a_rewritten_file_is_reported_once_and_followed_from_its_new_end(tmp_path: Path) -> None:
+    path = tmp_path / "m.jsonl"
+    path.write_text('{"a": 1}\n{"a": 2}\n')
+    tail, warnings = _tail(path)
+    assert len(tail.poll()) == 2
+    path.write_text('{"a": 9}\n')  # opened with "w": truncated, then written
+    assert tail.poll() == []
+    assert len(warnings) == 1 and "open it with 'a'" in warnings[0]
+    with open(path, "a") as f:
+        f.write('{"a": 3}\n')
+    assert [(r.seq, r.values) for r in tail.poll()] == [(2, {"a": 3.0})]
+    path.write_text("")
+    assert tail.poll() == [] and len(warnings) == 1
