@@ -10,7 +10,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_generated_code_matches_protos(tmp_path: Path) -> None:
-    protos = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "protos/opensweep/v1").glob("*.proto"))
+    proto_dir = ROOT / "protos/opensweep/v1"
+    protos = sorted(str(p.relative_to(ROOT)) for p in proto_dir.glob("*.proto"))
     subprocess.run(
         [sys.executable, "-m", "grpc_tools.protoc", "-Iprotos", f"--python_out={tmp_path}",
          f"--pyi_out={tmp_path}", f"--grpc_python_out={tmp_path}", *protos],
