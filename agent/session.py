@@ -56,6 +56,10 @@ T = TypeVar("T")
 BATCH_RECORDS = 500
 #: Timeout of RegisterAgent and of waiting for Welcome.
 CALL_TIMEOUT = 10.0
+#: Signals that make the agent stop its runs, tell the controller and leave. SIGHUP too: runs
+#: live in their own sessions, so a closed terminal would otherwise kill the agent and orphan
+#: them.
+HANDLED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 #: How long a leaving agent waits for the controller to close the stream after Goodbye.
 GOODBYE_TIMEOUT = 2.0
 #: Reconnect backoff: doubles from the first value up to the cap.
@@ -208,7 +212,7 @@ class AgentSession:
         self._check_run_root()
         loop = asyncio.get_running_loop()
         if install_signal_handlers:
-            for sig in (signal.SIGINT, signal.SIGTERM):
+            for sig in HANDLED_SIGNALS:
                 loop.add_signal_handler(sig, self._on_signal, sig)
         self._channel = aio_channel(self.settings.controller, token=self.settings.token,
                                     tls=self.settings.tls, tls_ca=self.settings.tls_ca)
@@ -229,7 +233,7 @@ class AgentSession:
                 if tracked.process is not None and tracked.result is None:
                     tracked.process.kill_now()
             if install_signal_handlers:
-                for sig in (signal.SIGINT, signal.SIGTERM):
+                for sig in HANDLED_SIGNALS:
                     loop.remove_signal_handler(sig)
             await self._channel.close()
             self.reporter.close()

@@ -366,19 +366,21 @@ def test_cancel_kills_the_whole_process_group_even_when_it_ignores_sigterm(
     assert "1 stopped" in agent.err
 
 
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGHUP], ids=["ctrl-c", "hangup"])
 def test_ctrl_c_stops_the_run_tells_the_controller_and_exits_130(harness: Harness,
-                                                                 tmp_path: Path) -> None:
+                                                                 tmp_path: Path,
+                                                                 sig: signal.Signals) -> None:
     program = _program(tmp_path, "sleeper.py", _SLEEPER)
     sweep_id = harness.sweep({"method": "grid", "program": program,
                               "parameters": {"x": {"values": [1, 2]}}})
     agent = harness.agent(sweep_id)
     run, pid = _running_pid(harness, sweep_id)
-    agent.proc.send_signal(signal.SIGINT)
+    agent.proc.send_signal(sig)
     assert agent.wait() == 130, agent.err
     assert not group_alive(pid)
     [run] = harness.runs(sweep_id)
     assert _state(run) == "stopped"
-    assert "interrupted" in run.reason and "SIGINT" in run.reason
+    assert "interrupted" in run.reason and sig.name in run.reason
     assert f"run {run.id}" in agent.out and "stopped" in agent.out
 
 
