@@ -44,9 +44,22 @@ class Controller:
         log_path = workdir / "controller.log"
         with open(log_path, "wb") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "controller.cli", "serve", "--host", "127.0.0.1",
-                 "--port", "0", "--db", str(workdir / "bench.db")],
-                stdout=subprocess.DEVNULL, stderr=log, cwd=workdir)
+                [
+                    sys.executable,
+                    "-m",
+                    "controller.cli",
+                    "serve",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    "0",
+                    "--db",
+                    str(workdir / "bench.db"),
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=log,
+                cwd=workdir,
+            )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             text = log_path.read_text(errors="replace")
@@ -66,21 +79,24 @@ class Controller:
     def sweep(self, config: dict[str, Any]) -> str:
         from opensweep.v1 import sweeps_pb2
 
-        reply = self.stub.CreateSweep(sweeps_pb2.CreateSweepRequest(config=json.dumps(config)),
-                                      timeout=30)
+        reply = self.stub.CreateSweep(
+            sweeps_pb2.CreateSweepRequest(config=json.dumps(config)), timeout=30
+        )
         return str(reply.sweep.id)
 
     def events(self, sweep_id: str) -> list[Any]:
         from opensweep.v1 import sweeps_pb2
 
-        return list(self.stub.ReadEvents(sweeps_pb2.ReadEventsRequest(sweep_id=sweep_id),
-                                         timeout=30))
+        return list(
+            self.stub.ReadEvents(sweeps_pb2.ReadEventsRequest(sweep_id=sweep_id), timeout=30)
+        )
 
     def runs(self, sweep_id: str) -> list[Any]:
         from opensweep.v1 import sweeps_pb2
 
-        return list(self.stub.ListRuns(sweeps_pb2.ListRunsRequest(sweep_id=sweep_id),
-                                       timeout=30).runs)
+        return list(
+            self.stub.ListRuns(sweeps_pb2.ListRunsRequest(sweep_id=sweep_id), timeout=30).runs
+        )
 
     def close(self) -> None:
         self.channel.close()
@@ -93,27 +109,53 @@ class Controller:
                 self.proc.wait()
 
 
-def start_agent(ctl: Controller, sweep_id: str, runs_dir: Path,
-                *extra: str) -> subprocess.Popen[bytes]:
+def start_agent(
+    ctl: Controller, sweep_id: str, runs_dir: Path, *extra: str
+) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPENSWEEP_")}
     return subprocess.Popen(
-        [sys.executable, "-m", "agent.cli", sweep_id, "--controller", ctl.address, "--dir",
-         str(runs_dir), "--quiet", *extra],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, cwd=runs_dir.parent)
+        [
+            sys.executable,
+            "-m",
+            "agent.cli",
+            sweep_id,
+            "--controller",
+            ctl.address,
+            "--dir",
+            str(runs_dir),
+            "--quiet",
+            *extra,
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
+        cwd=runs_dir.parent,
+    )
 
 
 def summarize(values_ms: list[float]) -> dict[str, float]:
     ordered = sorted(values_ms)
     p90 = ordered[min(len(ordered) - 1, round(0.9 * (len(ordered) - 1)))]
-    return {"median_ms": statistics.median(ordered), "p90_ms": p90, "min_ms": ordered[0],
-            "max_ms": ordered[-1], "n": len(ordered)}
+    return {
+        "median_ms": statistics.median(ordered),
+        "p90_ms": p90,
+        "min_ms": ordered[0],
+        "max_ms": ordered[-1],
+        "n": len(ordered),
+    }
 
 
-def assignment_latency(ctl: Controller, work: Path, runs: int, command: list[str],
-                       label: str) -> dict[str, Any]:
-    sweep_id = ctl.sweep({"name": f"bench-latency-{label}", "method": "grid",
-                          "command": command,
-                          "parameters": {"i": {"values": list(range(runs))}}})
+def assignment_latency(
+    ctl: Controller, work: Path, runs: int, command: list[str], label: str
+) -> dict[str, Any]:
+    sweep_id = ctl.sweep(
+        {
+            "name": f"bench-latency-{label}",
+            "method": "grid",
+            "command": command,
+            "parameters": {"i": {"values": list(range(runs))}},
+        }
+    )
     runs_dir = work / f"latency-{len(list(work.glob('latency-*')))}"
     runs_dir.mkdir()
     agent = start_agent(ctl, sweep_id, runs_dir)
@@ -137,10 +179,13 @@ def assignment_latency(ctl: Controller, work: Path, runs: int, command: list[str
         if run_id in started:
             to_reported.append((started[run_id] - at) * 1000)
     cycle_ms = (max(ended) - min(assigned.values())) * 1000 / len(ended)
-    return {"label": label, "program": " ".join(command),
-            "to_first_instruction": summarize(to_first),
-            "to_run_started_event": summarize(to_reported),
-            "cycle_ms_per_run": cycle_ms}
+    return {
+        "label": label,
+        "program": " ".join(command),
+        "to_first_instruction": summarize(to_first),
+        "to_run_started_event": summarize(to_reported),
+        "cycle_ms_per_run": cycle_ms,
+    }
 
 
 def _group_alive(pgid: int) -> bool:
@@ -166,8 +211,14 @@ def stop_latency(ctl: Controller, work: Path, repeats: int) -> dict[str, Any]:
     gone: list[float] = []
     reported: list[float] = []
     for n in range(repeats):
-        sweep_id = ctl.sweep({"name": f"bench-stop-{n}", "method": "grid",
-                              "program": str(program), "parameters": {"i": {"values": [0]}}})
+        sweep_id = ctl.sweep(
+            {
+                "name": f"bench-stop-{n}",
+                "method": "grid",
+                "program": str(program),
+                "parameters": {"i": {"values": [0]}},
+            }
+        )
         runs_dir = work / f"stop-{n}"
         runs_dir.mkdir()
         agent = start_agent(ctl, sweep_id, runs_dir)
@@ -191,8 +242,10 @@ def stop_latency(ctl: Controller, work: Path, repeats: int) -> dict[str, Any]:
         for event in ctl.events(sweep_id):
             if event.type == "RunEnded":
                 reported.append((event.time - t0) * 1000)
-    return {"group_gone_after_cancel": summarize(gone),
-            "run_ended_event_after_cancel": summarize(reported)}
+    return {
+        "group_gone_after_cancel": summarize(gone),
+        "run_ended_event_after_cancel": summarize(reported),
+    }
 
 
 TAIL_PROGRAM = """
@@ -223,9 +276,14 @@ def _cpu_seconds(pid: int) -> float:
 def tail_overhead(ctl: Controller, work: Path, rate: int, seconds: float) -> dict[str, Any]:
     program = work / "logger.py"
     program.write_text(TAIL_PROGRAM)
-    sweep_id = ctl.sweep({"name": f"bench-tail-{rate}", "method": "grid",
-                          "command": ["${interpreter}", str(program), str(rate), str(seconds)],
-                          "parameters": {"i": {"values": [0]}}})
+    sweep_id = ctl.sweep(
+        {
+            "name": f"bench-tail-{rate}",
+            "method": "grid",
+            "command": ["${interpreter}", str(program), str(rate), str(seconds)],
+            "parameters": {"i": {"values": [0]}},
+        }
+    )
     runs_dir = work / f"tail-{rate}"
     runs_dir.mkdir()
     agent = start_agent(ctl, sweep_id, runs_dir)
@@ -240,38 +298,60 @@ def tail_overhead(ctl: Controller, work: Path, rate: int, seconds: float) -> dic
     agent.wait(timeout=120)
     [run] = ctl.runs(sweep_id)
     expected = int(rate * seconds)
-    return {"rate_per_second": rate, "cpu_percent": 100 * (cpu1 - cpu0) / (wall1 - wall0),
-            "window_seconds": wall1 - wall0, "records_expected": expected,
-            "records_stored": run.metric_count}
+    return {
+        "rate_per_second": rate,
+        "cpu_percent": 100 * (cpu1 - cpu0) / (wall1 - wall0),
+        "window_seconds": wall1 - wall0,
+        "records_expected": expected,
+        "records_stored": run.metric_count,
+    }
 
 
 def markdown(report: dict[str, Any]) -> str:
-    lines = ["# Agent benchmark", "",
-             "Real `controller serve` and `agent` processes on loopback; medians (p90).", "",
-             "| figure | median | p90 | n |", "|---|---|---|---|"]
+    lines = [
+        "# Agent benchmark",
+        "",
+        "Real `controller serve` and `agent` processes on loopback; medians (p90).",
+        "",
+        "| figure | median | p90 | n |",
+        "|---|---|---|---|",
+    ]
     for item in report.get("latency", []):
-        for key, label in (("to_first_instruction", "assignment -> first instruction"),
-                           ("to_run_started_event", "assignment -> RunStarted recorded")):
+        for key, label in (
+            ("to_first_instruction", "assignment -> first instruction"),
+            ("to_run_started_event", "assignment -> RunStarted recorded"),
+        ):
             s = item[key]
-            lines.append(f"| {label} ({item['label']}) | {s['median_ms']:.1f} ms | "
-                         f"{s['p90_ms']:.1f} ms | {s['n']} |")
-        lines.append(f"| one run's whole cycle, one agent, back to back ({item['label']}) | "
-                     f"{item['cycle_ms_per_run']:.1f} ms | | {item['to_first_instruction']['n']} |")
+            lines.append(
+                f"| {label} ({item['label']}) | {s['median_ms']:.1f} ms | "
+                f"{s['p90_ms']:.1f} ms | {s['n']} |"
+            )
+        lines.append(
+            f"| one run's whole cycle, one agent, back to back ({item['label']}) | "
+            f"{item['cycle_ms_per_run']:.1f} ms | | {item['to_first_instruction']['n']} |"
+        )
     stop = report.get("stop")
     if stop:
         for key, label in (
-                ("group_gone_after_cancel", "cancel -> process group gone"),
-                ("run_ended_event_after_cancel", "cancel -> RunEnded(stopped) recorded")):
+            ("group_gone_after_cancel", "cancel -> process group gone"),
+            ("run_ended_event_after_cancel", "cancel -> RunEnded(stopped) recorded"),
+        ):
             s = stop[key]
-            lines.append(f"| {label} | {s['median_ms']:.1f} ms | {s['p90_ms']:.1f} ms | "
-                         f"{s['n']} |")
+            lines.append(f"| {label} | {s['median_ms']:.1f} ms | {s['p90_ms']:.1f} ms | {s['n']} |")
     for item in report.get("tail", []):
-        lines.append(f"| agent CPU, program logging {item['rate_per_second']:,}/s | "
-                     f"{item['cpu_percent']:.1f} % of a core | | "
-                     f"{item['records_stored']:,}/{item['records_expected']:,} records |")
+        lines.append(
+            f"| agent CPU, program logging {item['rate_per_second']:,}/s | "
+            f"{item['cpu_percent']:.1f} % of a core | | "
+            f"{item['records_stored']:,}/{item['records_expected']:,} records |"
+        )
     s = report["settings"]
-    lines += ["", f"Measured {s['finished_at']} with `python -m bench agent"
-                  f"{' --quick' if s['quick'] else ''}` ({s['wall_seconds']:.0f} s wall)."]
+    lines += [
+        "",
+        f"Measured {s['finished_at']} with `python -m bench agent"
+        f"{' --quick' if s['quick'] else ''}` ({s['wall_seconds']:.0f} s wall; 1-minute load "
+        f"average {s['load_average_1min'][0]:.1f} before, {s['load_average_1min'][1]:.1f} after, "
+        f"on {os.cpu_count()} CPUs).",
+    ]
     return "\n".join(lines)
 
 
@@ -297,6 +377,7 @@ def main(argv: list[str] | None = None) -> int:
     seconds = args.seconds or (4.0 if args.quick else 10.0)
     out_dir = bench.results_dir(args.quick, args.out)
     started = time.monotonic()
+    load_before = os.getloadavg()[0]
     work = Path(tempfile.mkdtemp(prefix="opensweep-bench-agent-"))
     report: dict[str, Any] = {"benchmark": "agent"}
     ctl = Controller(work)
@@ -304,24 +385,37 @@ def main(argv: list[str] | None = None) -> int:
         print(f"agent bench: assignment latency over {runs} runs", flush=True)
         report["latency"] = [
             assignment_latency(ctl, work, runs, ["/bin/date", "+%s.%N"], "/bin/date"),
-            assignment_latency(ctl, work, runs, [
-                "${interpreter}", "-S", "-c", "import time; print(repr(time.time()))"],
-                "python -S"),
+            assignment_latency(
+                ctl,
+                work,
+                runs,
+                ["${interpreter}", "-S", "-c", "import time; print(repr(time.time()))"],
+                "python -S",
+            ),
         ]
         print(f"agent bench: stop latency x{stops}", flush=True)
         report["stop"] = stop_latency(ctl, work, stops)
         print(f"agent bench: CPU while tailing ({seconds:g} s runs)", flush=True)
-        report["tail"] = [tail_overhead(ctl, work, 0, seconds),
-                          tail_overhead(ctl, work, 1000, seconds)]
+        report["tail"] = [
+            tail_overhead(ctl, work, 0, seconds),
+            tail_overhead(ctl, work, 1000, seconds),
+        ]
     finally:
         ctl.close()
         if args.keep:
             print(f"agent bench: work directory {work}")
         else:
             shutil.rmtree(work, ignore_errors=True)
-    report["settings"] = {"quick": args.quick, "runs": runs, "stops": stops,
-                          "seconds": seconds, "wall_seconds": time.monotonic() - started,
-                          "finished_at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+    report["settings"] = {
+        "quick": args.quick,
+        "runs": runs,
+        "stops": stops,
+        "seconds": seconds,
+        "wall_seconds": time.monotonic() - started,
+        "finished_at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        # Latencies on a shared 2-core machine depend on what else runs: say how busy it was.
+        "load_average_1min": [load_before, os.getloadavg()[0]],
+    }
     report["environment"] = environment
     bench.write_json(out_dir / "agent.json", report)
     (out_dir / "agent.md").write_text(markdown(report) + "\n")
