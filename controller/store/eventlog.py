@@ -23,8 +23,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import json
 import logging
+import os
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -106,8 +108,9 @@ class EventStore:
     """
 
     def __init__(self, path: Path, writer: aiosqlite.Connection,
-                 reader: aiosqlite.Connection, last_seq: int) -> None:
+                 reader: aiosqlite.Connection, last_seq: int, lock_fd: int | None = None) -> None:
         self.path = path
+        self._lock_fd = lock_fd
         self._writer = writer
         self._reader = reader
         self.last_seq = last_seq
@@ -130,9 +133,11 @@ class EventStore:
     async def open(cls, path: str | Path) -> EventStore:
         """Open (creating if needed) the log at ``path``; StoreError when it is not usable."""
         db_path = Path(path)
+        lock_fd = _lock(db_path)
         try:
             writer = await aiosqlite.connect(db_path, isolation_level=None)
         except Exception as exc:  # sqlite3 raises a handful of unrelated types here
+            os.close(lock_fd)
             raise StoreError(f"cannot open event log {db_path}: {exc}") from exc
         try:
             await writer.execute("PRAGMA journal_mode=WAL")
@@ -146,8 +151,9 @@ class EventStore:
             await reader.execute("PRAGMA busy_timeout=5000")
         except Exception as exc:
             await writer.close()
+            os.close(lock_fd)
             raise StoreError(f"cannot use {db_path} as an event log: {exc}") from exc
-        return cls(db_path, writer, reader, last_seq)
+        return cls(db_path, writer, reader, last_seq, lock_fd)
 
     async def close(self) -> None:
         """Commit what is queued, then close. Safe to call twice."""
@@ -160,6 +166,9 @@ class EventStore:
         for conn in (self._writer, self._reader):
             with contextlib.suppress(Exception):
                 await conn.close()
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)  # releases the lock
+            self._lock_fd = None
 
     # ------------------------------------------------------------------ appending
 
@@ -348,6 +357,25 @@ class EventStore:
         ) as cursor:
             row = await cursor.fetchone()
         return (int(row[0]), str(row[1])) if row else None
+
+
+def _lock(db_path: Path) -> int:
+    """Hold an exclusive lock on ``<db>.lock`` for as long as the store is open (the kernel
+    drops it when the process dies, even by SIGKILL): two controllers folding one log would
+    each hand out the same sequence numbers and grid points."""
+    lock_path = db_path.with_name(db_path.name + ".lock")
+    try:
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise StoreError(f"cannot open event log {db_path}: cannot create {lock_path}: "
+                         f"{exc.strerror}") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        raise StoreError(f"event log {db_path} is in use by another controller (it holds "
+                         f"{lock_path}); stop that one first") from None
+    return fd
 
 
 def decode_row(seq: int, type_name: str, version: int, time: float, data: str) -> ev.Event:

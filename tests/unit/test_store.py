@@ -184,3 +184,14 @@ async def test_a_failed_commit_fails_every_waiter_and_every_later_append(tmp_pat
         await store.wait_durable(2)
     assert store.durable_seq == 1 and store.failed is not None
     await store.close()
+
+
+async def test_a_second_store_on_the_same_log_is_refused_until_the_first_closes(
+        tmp_path: Path) -> None:
+    db = tmp_path / "log.db"
+    first = await EventStore.open(db)
+    with pytest.raises(StoreError, match="in use by another controller"):
+        await EventStore.open(db)
+    await first.close()
+    second = await EventStore.open(db)
+    await second.close()
