@@ -40,6 +40,9 @@ MAX_LINE_BYTES = 1024 * 1024
 #: After this many reports about one file the rest are counted, not printed.
 MAX_REPORTS = 20
 
+#: Values kept per record: the controller refuses wider records (and the whole batch with them).
+MAX_VALUES_PER_RECORD = 1000
+
 _NON_FINITE_STRINGS = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 
 
@@ -105,6 +108,7 @@ class LineParser:
     reports: int = 0
     suppressed: int = 0
     _warned_keys: set[str] = field(default_factory=set)
+    _warned_wide: bool = False
 
     def _report(self, message: str) -> None:
         if self.reports < MAX_REPORTS:
@@ -145,6 +149,12 @@ class LineParser:
                     )
                 continue
             values[name] = number
+        if len(values) > MAX_VALUES_PER_RECORD:
+            if not self._warned_wide:
+                self._warned_wide = True
+                self._report(f"metrics line {line_number} has {len(values)} values; only the "
+                             f"first {MAX_VALUES_PER_RECORD} of a line are kept")
+            values = dict(list(values.items())[:MAX_VALUES_PER_RECORD])
         seq = self.next_seq
         self.next_seq += 1
         step = _step_of(step_value)

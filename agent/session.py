@@ -24,7 +24,7 @@ import re
 import signal
 import socket
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
@@ -52,8 +52,11 @@ log = logging.getLogger("opensweep.agent")
 
 T = TypeVar("T")
 
-#: Metric records per MetricsBatch message, far below gRPC's message size limit.
+#: A MetricsBatch holds at most this many records and about this many bytes: far below the
+#: controller's limits (10,000 records, 16 MiB messages by default), so a program that logs
+#: wide records (a metrics line may be 1 MiB) never produces a batch the controller refuses.
 BATCH_RECORDS = 500
+BATCH_BYTES = 2 * 1024 * 1024
 #: Timeout of RegisterAgent and of waiting for Welcome.
 CALL_TIMEOUT = 10.0
 #: Signals that make the agent stop its runs, tell the controller and leave. SIGHUP too: runs
@@ -160,6 +163,23 @@ class _TrackedRun:
     acked_through: int = 0
     result: RunResult | None = None
     ended_acked: bool = False
+
+
+def metric_batches(records: list[sweeps_pb2.MetricRecord]) -> Iterator[
+        list[sweeps_pb2.MetricRecord]]:
+    """Consecutive slices of ``records`` within BATCH_RECORDS and (unless one record alone is
+    larger) BATCH_BYTES."""
+    batch: list[sweeps_pb2.MetricRecord] = []
+    size = 0
+    for record in records:
+        record_size = record.ByteSize()
+        if batch and (len(batch) >= BATCH_RECORDS or size + record_size > BATCH_BYTES):
+            yield batch
+            batch, size = [], 0
+        batch.append(record)
+        size += record_size
+    if batch:
+        yield batch
 
 
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]")
@@ -376,11 +396,14 @@ class AgentSession:
         if self._outbox is not None:
             self._outbox.put_nowait(message)
 
+    def _send_metrics(self, run_id: str, records: list[sweeps_pb2.MetricRecord]) -> None:
+        for batch in metric_batches(records):
+            self._send(agents_pb2.AgentMessage(metrics=agents_pb2.MetricsBatch(
+                run_id=run_id, records=batch)))
+
     def _resend_unacked(self) -> None:
         for tracked in self.runs.values():
-            for start in range(0, len(tracked.unacked), BATCH_RECORDS):
-                self._send(agents_pb2.AgentMessage(metrics=agents_pb2.MetricsBatch(
-                    run_id=tracked.run_id, records=tracked.unacked[start:start + BATCH_RECORDS])))
+            self._send_metrics(tracked.run_id, tracked.unacked)
             if tracked.result is not None and not tracked.ended_acked:
                 self._send(self._run_ended_message(tracked))
 
@@ -694,9 +717,7 @@ class AgentSession:
             tracked.view.last_step = record.step
         tracked.view.records += len(records)
         tracked.unacked.extend(messages)
-        for start in range(0, len(messages), BATCH_RECORDS):
-            self._send(agents_pb2.AgentMessage(metrics=agents_pb2.MetricsBatch(
-                run_id=tracked.run_id, records=messages[start:start + BATCH_RECORDS])))
+        self._send_metrics(tracked.run_id, messages)
 
     def _run_ended_message(self, tracked: _TrackedRun) -> agents_pb2.AgentMessage:
         result = tracked.result

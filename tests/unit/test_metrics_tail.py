@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -186,3 +187,15 @@ def test_a_rewritten_file_is_reported_once_and_followed_from_its_new_end(tmp_pat
     assert [(r.seq, r.values) for r in tail.poll()] == [(2, {"a": 3.0})]
     path.write_text("")
     assert tail.poll() == [] and len(warnings) == 1
+
+
+def test_a_record_wider_than_the_controller_accepts_is_cut_with_one_warning(
+        tmp_path: Path) -> None:
+    path = tmp_path / "m.jsonl"
+    wide = {f"m{i:04d}": i for i in range(metrics.MAX_VALUES_PER_RECORD + 5)}
+    path.write_text(json.dumps(wide) + "\n" + json.dumps(wide) + "\n")
+    tail, warnings = _tail(path)
+    records = tail.poll()
+    assert [len(r.values) for r in records] == [metrics.MAX_VALUES_PER_RECORD] * 2
+    assert "m0000" in records[0].values and "m1004" not in records[0].values
+    assert len(warnings) == 1 and "1005 values" in warnings[0]
