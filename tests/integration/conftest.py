@@ -224,6 +224,8 @@ class SimAgent:
         self.acks: dict[str, list[Any]] = {}
         self._ack_event: Any = None
         self._reader: Any = None
+        self._heart: Any = None
+        self._write_lock: Any = None
 
     async def register(self) -> str:
         from opensweep.v1 import agents_pb2
@@ -273,9 +275,15 @@ class SimAgent:
         self._ack_event.set()
 
     async def send(self, **kind: Any) -> None:
+        """Write one AgentMessage; writes are serialised (gRPC allows one at a time)."""
+        import asyncio
+
         from opensweep.v1 import agents_pb2
 
-        await self.call.write(agents_pb2.AgentMessage(**kind))
+        if self._write_lock is None:
+            self._write_lock = asyncio.Lock()
+        async with self._write_lock:
+            await self.call.write(agents_pb2.AgentMessage(**kind))
 
     async def request(self, timeout: float = 30) -> Any:
         """RequestRun; returns the ControllerMessage (``run`` or ``no_run``)."""
@@ -330,7 +338,23 @@ class SimAgent:
         await self.send(run_ended=ended)
         return await self.wait_ack(run_id, lambda a: a.run_ended)
 
+    def start_heartbeats(self) -> None:
+        """Send a Heartbeat at the controller's interval until disconnected (a live agent)."""
+        import asyncio
+
+        from opensweep.v1 import agents_pb2
+
+        async def beat() -> None:
+            while True:
+                await asyncio.sleep(self.heartbeat_interval)
+                await self.send(heartbeat=agents_pb2.Heartbeat())
+
+        self._heart = asyncio.ensure_future(beat())
+
     async def disconnect(self) -> None:
+        if self._heart is not None:
+            self._heart.cancel()
+            self._heart = None
         if self.call is not None:
             self.call.cancel()
         if self._reader is not None:

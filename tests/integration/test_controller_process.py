@@ -58,6 +58,7 @@ async def test_a_silent_agent_is_lost_its_run_crashed_and_its_grid_point_served_
     other = SimAgent(ctl.address, sweep_id)
     await other.register()
     await other.connect()
+    other.start_heartbeats()  # this one stays alive however slow the machine is
     try:
         again = (await other.request()).run
         assert again.config_json == first.config_json, "the crashed point must be re-served"
