@@ -32,6 +32,7 @@ from typing import Any, Protocol, TypeVar
 import grpc
 import grpc.aio
 
+import opensweep
 from agent.command import run_argv
 from agent.metrics import Record
 from agent.runner import (
@@ -635,6 +636,8 @@ class AgentSession:
         metrics_path = run_dir / METRICS_NAME
         metrics_path.touch()
         env = dict(os.environ)
+        if opensweep.grpc_fork_setting_is_ours:
+            env.pop(opensweep.GRPC_FORK_ENV, None)
         env.update({
             "OPENSWEEP_SWEEP_ID": assignment.sweep_id or self.settings.sweep_id,
             "OPENSWEEP_RUN_ID": assignment.run_id,

@@ -16,7 +16,10 @@ from typing import Any
 # the agent's forked processes never use gRPC, so they need none of it. The setting is read when
 # grpc is first imported, so it is made here, before any opensweep module imports grpc; an
 # explicit GRPC_ENABLE_FORK_SUPPORT in the environment wins.
-os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
+GRPC_FORK_ENV = "GRPC_ENABLE_FORK_SUPPORT"
+#: True when the setting is opensweep's own: the agent then keeps it out of runs' environments.
+grpc_fork_setting_is_ours = GRPC_FORK_ENV not in os.environ
+os.environ.setdefault(GRPC_FORK_ENV, "false")
 
 __all__ = ["agent", "finish", "init", "log", "sweep"]
 __version__ = "0.1.0"

@@ -75,7 +75,9 @@ class Harness:
         self.token = token
         self.agents: list[Agent] = []
         self._channel: Any = None
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith("OPENSWEEP_")}
+        # A user's shell: no opensweep settings, and none of what importing opensweep set here.
+        self.env = {k: v for k, v in os.environ.items()
+                    if not k.startswith("OPENSWEEP_") and k != "GRPC_ENABLE_FORK_SUPPORT"}
         self.env["HOME"] = str(workdir / "home")
         (workdir / "home").mkdir(exist_ok=True)
 
@@ -240,6 +242,7 @@ def test_a_hostile_value_reaches_the_program_as_one_literal_argument(harness: Ha
         with open(out, "w") as f:
             json.dump({"argv": sys.argv[1:], "config": json.loads(os.environ["OPENSWEEP_CONFIG"]),
                        "run_id": os.environ["OPENSWEEP_RUN_ID"],
+                       "grpc_fork": os.environ.get("GRPC_ENABLE_FORK_SUPPORT"),
                        "sweep_id": os.environ["OPENSWEEP_SWEEP_ID"]}, f)
     """)
     hostile = ['"; rm -rf ~', "$(touch pwned) `touch pwned2` | true && echo x > y"]
@@ -258,6 +261,7 @@ def test_a_hostile_value_reaches_the_program_as_one_literal_argument(harness: Ha
         assert len(report["argv"]) == 1
         assert report["argv"][0] == f"--evil={report['config']['evil']}"
         assert (report["run_id"], report["sweep_id"]) == (run.id, sweep_id)
+        assert report["grpc_fork"] is None  # the agent's own setting stays out of runs
         seen.append(report["config"]["evil"])
     assert sorted(seen) == sorted(hostile)
     assert canary.read_text() == "still here"
