@@ -61,6 +61,8 @@ CREATE TABLE IF NOT EXISTS snapshots (
 );
 """
 
+KEEP_SNAPSHOTS = 2
+"""Snapshots kept (each is the whole state; older ones are deleted when a new one lands)."""
 READ_CHUNK = 5000
 """Rows fetched per round trip to the reader thread while replaying or reading."""
 
@@ -345,9 +347,20 @@ class EventStore:
                              f"{self.last_seq})")
         await self.wait_durable(seq)
         async with self._write_lock:
-            await self._writer.execute(
-                "INSERT OR REPLACE INTO snapshots (seq, format, time, data) VALUES (?, ?, ?, ?)",
-                (seq, format_version, time, data_json))
+            await self._writer.execute("BEGIN IMMEDIATE")
+            try:
+                await self._writer.execute(
+                    "INSERT OR REPLACE INTO snapshots (seq, format, time, data) "
+                    "VALUES (?, ?, ?, ?)", (seq, format_version, time, data_json))
+                # Snapshots are a cache of the fold, not history: keep the newest few.
+                await self._writer.execute(
+                    "DELETE FROM snapshots WHERE seq NOT IN "
+                    "(SELECT seq FROM snapshots ORDER BY seq DESC LIMIT ?)", (KEEP_SNAPSHOTS,))
+                await self._writer.execute("COMMIT")
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    await self._writer.execute("ROLLBACK")
+                raise
 
     async def load_latest_snapshot(self, format_version: int) -> tuple[int, str] | None:
         """(seq, JSON text) of the newest snapshot in ``format_version`` not beyond the log."""

@@ -195,3 +195,15 @@ async def test_a_second_store_on_the_same_log_is_refused_until_the_first_closes(
     await first.close()
     second = await EventStore.open(db)
     await second.close()
+
+
+async def test_only_the_newest_snapshots_are_kept(tmp_path: Path) -> None:
+    db = tmp_path / "log.db"
+    store = await EventStore.open(db)
+    await store.append([paused(i) for i in range(1, 6)])
+    for seq in range(1, 6):
+        await store.save_snapshot(seq, SNAPSHOT_FORMAT, 0.0, json.dumps({"seq": seq}))
+    await store.close()
+    with sqlite3.connect(db) as conn:
+        kept = [row[0] for row in conn.execute("SELECT seq FROM snapshots ORDER BY seq")]
+    assert kept == [4, 5]
