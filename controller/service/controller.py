@@ -181,6 +181,10 @@ class Controller:
             with contextlib.suppress(Exception):
                 await self.snapshot()
         await self.store.close()
+        store = self.store
+        if store.commits:
+            log.info("event log: %d events in %d commits this session (%.1f per commit)",
+                     store.appended, store.commits, store.appended / store.commits)
 
     async def snapshot(self) -> int:
         """Write a snapshot of the State as it is now; returns its seq."""

@@ -127,7 +127,9 @@ class EventStore:
         self._write_lock = asyncio.Lock()
         self._task = asyncio.get_running_loop().create_task(self._write_loop())
         self.commits = 0
-        """Transactions committed so far (group-commit efficiency = appends / commits)."""
+        """Transactions committed since opening (group-commit efficiency = appended / commits)."""
+        self.appended = 0
+        """Events committed since opening."""
 
     # ------------------------------------------------------------------ opening
 
@@ -249,6 +251,7 @@ class EventStore:
                     raise
                 return
             self.commits += 1
+            self.appended += len(rows)
             self.durable_seq = rows[-1][0]
             for seq, future in waiters:
                 if not future.done():
