@@ -111,6 +111,11 @@ async def start_server(options: ServeOptions) -> RunningServer:
         raise ServeError(f"--heartbeat-interval must be > 0 (got {options.heartbeat_interval})")
     if options.heartbeat_timeout is not None and options.heartbeat_timeout <= 0:
         raise ServeError(f"--heartbeat-timeout must be > 0 (got {options.heartbeat_timeout})")
+    if (options.heartbeat_timeout is not None
+            and options.heartbeat_timeout <= options.heartbeat_interval):
+        raise ServeError(f"--heartbeat-timeout ({options.heartbeat_timeout:g} s) must be longer "
+                         f"than --heartbeat-interval ({options.heartbeat_interval:g} s), or "
+                         "every agent would be lost between two heartbeats")
     if bool(options.tls_cert) != bool(options.tls_key):
         raise ServeError("--tls-cert and --tls-key go together")
     credentials = None

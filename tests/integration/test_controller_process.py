@@ -205,3 +205,9 @@ def test_bad_serve_flags_exit_with_a_clear_message(tmp_path: Path) -> None:
         capture_output=True, text=True, timeout=60)
     assert result.returncode == 1
     assert "cannot read token file" in result.stderr and "Traceback" not in result.stderr
+    result = subprocess.run(
+        [sys.executable, "-m", "controller.cli", "serve", "--port", "0", "--db",
+         str(tmp_path / "x.db"), "--heartbeat-interval", "5", "--heartbeat-timeout", "2"],
+        capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert "must be longer than --heartbeat-interval" in result.stderr
