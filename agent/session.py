@@ -33,7 +33,7 @@ import grpc
 import grpc.aio
 
 import opensweep
-from agent.command import run_argv
+from agent.command import check_program, run_argv
 from agent.metrics import Record
 from agent.runner import (
     CONFIG_NAME,
@@ -647,6 +647,7 @@ class AgentSession:
         })
         argv = None
         if self.uses_command:
+            check_program(assignment.command, assignment.program, os.getcwd())
             argv = run_argv(assignment.command, assignment.program, params, environ=env,
                             args_json_file=str(config_path))
         return run_dir, env, argv

@@ -446,6 +446,18 @@ def test_consecutive_failures_stop_the_agent_and_show_the_stderr_tail(harness: H
     assert all(r.exit_code == 1 and r.reason == "exit status 1" for r in runs)
 
 
+def test_an_agent_started_away_from_a_relative_program_says_where_it_looked(
+        harness: Harness, tmp_path: Path) -> None:
+    sweep_id = harness.sweep({"method": "grid", "program": "train.py",
+                              "parameters": {"x": {"values": [1, 2, 3]}}})
+    agent = harness.agent(sweep_id, "--max-consecutive-failures", "2", cwd=tmp_path)
+    assert agent.wait() == 3
+    assert f"program 'train.py' not found in {tmp_path}" in agent.err
+    runs = harness.runs(sweep_id)
+    assert [_state(r) for r in runs] == ["failed", "failed"]
+    assert all("not found in" in r.reason for r in runs)
+
+
 def test_wrong_or_missing_token_is_refused_clearly(start_controller: StartController,
                                                    tmp_path: Path) -> None:
     harness = Harness(start_controller(token="s3cret"), tmp_path, token="s3cret")
