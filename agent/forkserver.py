@@ -66,8 +66,10 @@ def _run_child(function: Callable[[], Any], request: dict[str, Any]) -> None:
             else:
                 print(exc.code, file=sys.stderr)
                 code = 1
-        except BaseException:
-            traceback.print_exc()
+        except BaseException as exc:
+            # The user's traceback, without this module's frame on top.
+            tb = exc.__traceback__.tb_next if exc.__traceback__ is not None else None
+            traceback.print_exception(type(exc), exc, tb)
             code = 1
     finally:
         with contextlib.suppress(Exception):

@@ -110,6 +110,8 @@ class AgentSettings:
     run_root: Path = field(default_factory=lambda: Path("opensweep-runs"))
     grace_period: float = 10.0
     max_consecutive_failures: int = 5
+    #: How the user set that limit (``{}`` is the value), for the message that quotes it.
+    failure_limit_option: str = "--max-consecutive-failures {}"
     #: How long the controller may stay unreachable while the agent has nothing running.
     retry_timeout: float = 60.0
     verbose: bool = False
@@ -618,8 +620,9 @@ class AgentSession:
                     tail = stderr_tail(run_dir)
                     shown = ("\nlast lines of its stderr (" + str(run_dir / "stderr.log")
                              + "):\n" + tail) if tail else "\n(its stderr was empty)"
+                    option = self.settings.failure_limit_option.format(limit)
                     message = (f"stopping: {consecutive_failures} runs in a row failed "
-                               f"(--max-consecutive-failures {limit}); the last one, "
+                               f"({option}); the last one, "
                                f"{reply.run.run_id}, ended with: {result.reason}.{shown}")
                     await self._finish(f"{consecutive_failures} consecutive failed runs")
                     raise AgentError(message, EXIT_TOO_MANY_FAILURES)
@@ -735,9 +738,8 @@ class AgentSession:
     def _ended(self, tracked: _TrackedRun, result: RunResult) -> None:
         tracked.result = result
         self._send(self._run_ended_message(tracked))
-        log_level = logging.INFO if result.outcome is not Outcome.FAILED else logging.WARNING
-        log.log(log_level, "run %s: %s (%s)", tracked.run_id, result.outcome.value,
-                result.reason)
+        # INFO: the run line already tells the user; --quiet (logs only) shows this instead.
+        log.info("run %s: %s (%s)", tracked.run_id, result.outcome.value, result.reason)
         self.reporter.run_ended(tracked.view, result, self.metric_name)
 
     # ---- leaving ------------------------------------------------------------------------

@@ -60,7 +60,8 @@ def agent(sweep_id: str, function: Callable[[], Any], count: int | None = None, 
         sweep_id=sweep_id, controller=resolve_address(controller),
         token=token if token is not None else read_token(None), count=count,
         run_root=Path(dir), grace_period=grace_period,
-        max_consecutive_failures=max_consecutive_failures, retry_timeout=retry_timeout,
+        max_consecutive_failures=max_consecutive_failures,
+        failure_limit_option="max_consecutive_failures={}", retry_timeout=retry_timeout,
         verbose=verbose, tls=tls, tls_ca=tls_ca)
     logger = logging.getLogger("opensweep.agent")
     handler: logging.Handler | None = None

@@ -106,7 +106,9 @@ def test_failures_give_their_exit_status(launcher: ForkLauncher, tmp_path: Path,
                                          code: int, needle: str) -> None:
     result, _, _ = _run(launcher, tmp_path, "r", mode)
     assert result.outcome is Outcome.FAILED and result.exit_code == code
-    assert needle in (tmp_path / "r" / STDERR_NAME).read_text()
+    stderr = (tmp_path / "r" / STDERR_NAME).read_text()
+    assert needle in stderr
+    assert "forkserver.py" not in stderr
 
 
 def test_stop_kills_the_forked_run_and_its_children(launcher: ForkLauncher,
