@@ -220,7 +220,6 @@ class AgentSession:
         self._fatal: AgentError | None = None
         self._wake = asyncio.Event()
         self._shutdown_reason: str | None = None
-        self._shutdown_signal: int | None = None
         self._signal_count = 0
         self._acked = asyncio.Event()
         self._disconnected_since: float | None = time.monotonic()
@@ -286,7 +285,6 @@ class AgentSession:
         self._signal_count += 1
         name = signal.Signals(sig).name
         if self._signal_count == 1:
-            self._shutdown_signal = sig
             log.warning("%s: stopping runs (SIGTERM now, SIGKILL after %.0f s), then leaving; "
                         "press Ctrl-C again to kill them at once", name,
                         self.settings.grace_period)
