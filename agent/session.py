@@ -45,6 +45,7 @@ from agent.runner import (
     RunResult,
     stderr_tail,
 )
+from agent.watchdog import Watchdog
 from controller.client import agent_stub, aio_channel, describe_rpc_error
 from controller.core.errors import OpensweepError
 from opensweep.v1 import agents_pb2, sweeps_pb2
@@ -227,11 +228,16 @@ class AgentSession:
         #: Set once Goodbye is queued: the stream closing is then the expected end, not a loss.
         self._leaving = False
         self._stream_done = asyncio.Event()
+        self._watchdog: Watchdog | None = None
 
     # ---- public entry -------------------------------------------------------------------
 
     async def run(self, install_signal_handlers: bool = True) -> int:
         self._check_run_root()
+        if self.uses_command:
+            # Exec'd runs live in their own sessions: if this process dies abruptly, the
+            # watchdog stops them. (Function mode's fork server does the same for its runs.)
+            self._watchdog = Watchdog(self.settings.grace_period)
         loop = asyncio.get_running_loop()
         if install_signal_handlers:
             for sig in HANDLED_SIGNALS:
@@ -259,6 +265,8 @@ class AgentSession:
                     loop.remove_signal_handler(sig)
             await self._channel.close()
             self.reporter.close()
+            if self._watchdog is not None:
+                self._watchdog.close()
 
     def _check_run_root(self) -> None:
         """Fail before asking for work when runs could not write their logs (rather than fail
@@ -699,6 +707,8 @@ class AgentSession:
             result = await process.execute()
         finally:
             progress.cancel()
+            if self._watchdog is not None and process.pid is not None:
+                self._watchdog.remove(process.pid)
         self._ended(tracked, result)
         return result, run_dir
 
@@ -709,6 +719,8 @@ class AgentSession:
 
     def _on_started(self, tracked: _TrackedRun, pid: int) -> None:
         log.info("run %s: started (pid %d)", tracked.run_id, pid)
+        if self._watchdog is not None:
+            self._watchdog.add(pid)
         self._send(agents_pb2.AgentMessage(run_started=agents_pb2.RunStarted(
             run_id=tracked.run_id, pid=pid)))
 

@@ -388,6 +388,19 @@ def test_ctrl_c_stops_the_run_tells_the_controller_and_exits_130(harness: Harnes
     assert f"run {run.id}" in agent.out and "stopped" in agent.out
 
 
+def test_runs_of_an_agent_killed_outright_are_taken_down_by_its_watchdog(
+        harness: Harness, tmp_path: Path) -> None:
+    program = _program(tmp_path, "stubborn.py", _STUBBORN)
+    sweep_id = harness.sweep({"method": "grid", "program": program,
+                              "parameters": {"x": {"values": [1]}}})
+    agent = harness.agent(sweep_id, "--grace-period", "0.5")
+    _, pid = _running_pid(harness, sweep_id)
+    agent.proc.kill()  # SIGKILL: the agent itself can do nothing about its run
+    agent.proc.wait()
+    wait_for(lambda: not group_alive(pid), timeout=30,
+             what="the watchdog to stop the orphaned run's process group")
+
+
 def test_controller_sigkill_and_restart_loses_and_doubles_no_metric(
         own_harness: Harness, tmp_path: Path) -> None:
     harness = own_harness
