@@ -9,45 +9,32 @@ own, and tells it over a pipe which process groups are running (``+PGID``) and w
 gone: the watchdog sends them SIGTERM, waits the grace period, sends SIGKILL, and exits. An agent
 that leaves normally has no registered group left, and the watchdog simply exits.
 
-Run as ``python -m agent.watchdog GRACE_SECONDS``; it imports nothing beyond the standard library.
+Run as ``python -m agent.watchdog GRACE_SECONDS``.
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
 import signal
 import subprocess
 import sys
 import time
 
-
-def _alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _signal(pgids: set[int], sig: int) -> None:
-    for pgid in pgids:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(pgid, sig)
+from agent.runner import group_alive, signal_group
 
 
 def take_down(pgids: set[int], grace: float) -> None:
     """SIGTERM every group, SIGKILL whatever is left after ``grace`` seconds."""
-    _signal(pgids, signal.SIGTERM)
+    for pgid in pgids:
+        signal_group(pgid, signal.SIGTERM)
     deadline = time.monotonic() + grace
     while time.monotonic() < deadline:
-        pgids = {p for p in pgids if _alive(p)}
+        pgids = {p for p in pgids if group_alive(p)}
         if not pgids:
             return
         time.sleep(0.05)
-    _signal(pgids, signal.SIGKILL)
+    for pgid in pgids:
+        signal_group(pgid, signal.SIGKILL)
 
 
 def main(argv: list[str] | None = None) -> int:
