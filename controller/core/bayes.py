@@ -340,17 +340,24 @@ def _yeo_johnson(z: np.ndarray, lam: float) -> np.ndarray:
     return out
 
 
-def _compress_bad_tail(y: np.ndarray) -> np.ndarray:
+def _compress_bad_tail(y: np.ndarray) -> np.ndarray | None:
     """Standardise, then a Yeo-Johnson power transform with lambda <= 1 (minimisation).
 
     lambda < 1 squeezes large (bad) values; lambda is never allowed above 1, so a long tail of
     *good* values is never squashed together. Keeps the GP sane when a few runs are orders of
     magnitude worse than the rest (a diverged loss, Rosenbrock's walls). lambda maximises the
     Gaussian log-likelihood over a grid in [-2, 1] (cheap, and exact enough for a warping).
+    None when the values carry no information (all equal, or not finite).
     """
+    if not np.all(np.isfinite(y)):
+        return None
+    scale = float(np.abs(y).max())
+    if scale == 0.0:
+        return None
+    y = y / scale  # so neither 1e300 nor 1e-300 over- or underflows below
     sd = float(y.std())
-    if sd <= 1e-12 or not np.all(np.isfinite(y)):
-        return np.zeros_like(y)
+    if sd <= 1e-12:
+        return None
     z = (y - y.mean()) / sd
     if len(np.unique(z)) < 3:
         return z
@@ -558,6 +565,9 @@ def suggest(config: SweepConfig, runs: Sequence[RunRecord], seed: int) -> FlatPa
     x_model, y_model = x_model[keep], y_model[keep]
     is_obs = keep < len(y_obs)
     y_t = _compress_bad_tail(y_model)
+    if y_t is None:
+        # Every value is the same: nothing to model yet, so keep filling the space.
+        return enc.decode(_space_filling(enc, data.x_all, rng))
 
     fit = _subset(y_t, MAX_FIT_POINTS, rng)
     restarts = FIT_RESTARTS if len(fit) <= 32 else 0

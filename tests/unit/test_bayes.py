@@ -251,3 +251,23 @@ def test_suggestions_always_lie_in_the_space(
     assert set(flat) == set(config.space.paths)
     for param in config.space.parameters:
         assert param.contains(flat[param.path]), (param, flat[param.path])
+
+
+def test_all_equal_values_keep_filling_the_space_instead_of_modelling_noise() -> None:
+    config = _config({"x": {"min": 0.0, "max": 1.0}, "y": {"min": 0.0, "max": 1.0}})
+    runs = [_done(i, {"x": (i * 0.37) % 1, "y": (i * 0.61) % 1}, 1.0) for i in range(12)]
+    data = bayes._collect(bayes.SpaceEncoding(config.space), runs, "loss", "minimize")
+    assert bayes._compress_bad_tail(np.array(data.y_obs)) is None
+    point = _nested(config, 0, runs)
+    # The space-filling rule: no existing run is closer than the design's spacing.
+    gaps = [math.dist((point["x"], point["y"]), (r.params["x"], r.params["y"])) for r in runs]
+    assert min(gaps) > 0.05
+
+
+@pytest.mark.parametrize("scale", [1e-200, 1e200])
+def test_the_scale_of_the_metric_does_not_matter(scale: float) -> None:
+    config = _config(X01)
+    xs = [0.05, 0.2, 0.35, 0.5, 0.65, 0.95]
+    plain = [_done(i, {"x": x}, (x - 0.8) ** 2) for i, x in enumerate(xs)]
+    scaled = [_done(i, {"x": x}, scale * (x - 0.8) ** 2) for i, x in enumerate(xs)]
+    assert abs(_nested(config, 0, plain)["x"] - _nested(config, 0, scaled)["x"]) < 0.02
