@@ -17,6 +17,7 @@ from typing import Any, TextIO
 from agent.metrics import flatten
 from agent.runner import Outcome, RunResult
 from agent.session import RunView
+from controller.display import format_duration
 
 #: Parameters longer than this (in the run line) are cut with an ellipsis.
 MAX_PARAMS_CHARS = 120
@@ -33,16 +34,6 @@ def format_number(value: float) -> str:
 def format_params(params: dict[str, Any], limit: int = MAX_PARAMS_CHARS) -> str:
     text = " ".join(f"{k}={v}" for k, v in flatten(params).items())
     return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def format_duration(seconds: float) -> str:
-    if seconds < 60:
-        return f"{seconds:.1f}s"
-    minutes, secs = divmod(int(seconds), 60)
-    if minutes < 60:
-        return f"{minutes}m{secs:02d}s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h{minutes:02d}m"
 
 
 def _metric_text(view: RunView, metric_name: str) -> str:

@@ -36,6 +36,7 @@ from controller.client import (
     sync_channel,
 )
 from controller.core.errors import ConfigError
+from controller.display import format_duration
 from opensweep.v1 import sweeps_pb2
 
 EXIT_OK = 0
@@ -201,19 +202,6 @@ def format_time(seconds: float | None) -> str:
         return "-"
     moment = dt.datetime.fromtimestamp(seconds, tz=dt.UTC)
     return moment.strftime("%Y-%m-%d %H:%M:%S")
-
-
-def format_duration(seconds: float | None) -> str:
-    """``4.2s``, ``3m05s``, ``2h07m``: the precision a person wants at each scale."""
-    if seconds is None or seconds < 0 or not math.isfinite(seconds):
-        return "-"
-    if seconds < 60:
-        return f"{seconds:.1f}s"
-    minutes, secs = divmod(int(seconds), 60)
-    if minutes < 60:
-        return f"{minutes}m{secs:02d}s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h{minutes:02d}m"
 
 
 def format_params(config: Any, prefix: str = "") -> str:
