@@ -63,11 +63,11 @@ N_RANDOM_CANDIDATES = 512
 N_SOBOL_CANDIDATES = 256
 N_LOCAL_CANDIDATES = 256
 N_STARTS = 4
-LBFGS_ITERATIONS = 60
+LBFGS_ITERATIONS = 25
 """Per start, when refining the acquisition's maximum."""
 FIT_RESTARTS = 1
 """Extra random starts of the hyperparameter fit while it has at most 32 points."""
-FIT_ITERATIONS = 100
+FIT_ITERATIONS = 50
 PENDING_CORRELATION = 0.98
 """A suggestion must correlate less than this (kernel correlation) with every running run."""
 _KEY_DECIMALS = 9
