@@ -135,7 +135,6 @@ class SpaceEncoding:
             groups.extend([len(self.numeric) + j] * len(block.values))
         self.groups = np.asarray(groups, dtype=np.intp)
         self.n_groups = len(self.numeric) + len(self.categorical)
-        self.numeric_columns = np.arange(len(self.numeric))
         self._memos = [_memo_for(param) for param in self.numeric]
 
     def encode(self, flat: FlatParams) -> np.ndarray | None:
