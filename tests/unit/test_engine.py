@@ -5,9 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from controller.core.config import parse_config
-from controller.core.engine import next_suggestion, runs_to_stop
+from controller.core.engine import next_grid_index, next_suggestion, runs_to_stop
 from controller.core.errors import OpensweepError
 from controller.core.runs import RunRecord
 
@@ -100,3 +102,61 @@ def test_runs_to_stop_applies_hyperband_to_any_method() -> None:
     ]
     assert runs_to_stop(config, runs) == ["bad"]
     assert runs_to_stop(parse_config({**GRID}), runs) == []
+
+
+# ------------------------------------------------ library-mode grid == the controller's fold
+
+_ENDINGS = ("finished", "failed", "crashed", "stopped")
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.one_of(st.just(("assign", 0, "")), st.tuples(st.just("end"), st.integers(0, 20),
+                                                        st.sampled_from(_ENDINGS))),
+        max_size=40,
+    )
+)
+def test_grid_answers_match_the_controllers_fold(actions: list[tuple[str, int, str]]) -> None:
+    """Library mode derives from the runs what the controller keeps in its fold: the same
+    points are servable, and the same one comes next while at most one failed point waits."""
+    from controller.core import events as ev
+    from controller.core import state as fold
+    from controller.core.grid import Grid
+
+    config = parse_config(GRID)
+    grid = Grid(config.space)
+    state = fold.fold([
+        ev.SweepCreated(time=0.0, sweep_id="s", config=config.raw, seed=1, method="grid",
+                        name="", grid_size=grid.size, run_cap=None, metric_name="",
+                        metric_goal="minimize", metric_target=None, warnings=[]),
+        ev.AgentRegistered(time=0.0, sweep_id="s", agent_id="a", hostname="h", pid=1),
+    ])
+    records: list[RunRecord] = []
+    for kind, which, ending in actions:
+        sweep = state.sweep("s")
+        expected = fold.next_grid_index(sweep)
+        got = next_grid_index(grid, records)
+        assert (expected is None) == (got is None)
+        if len(sweep.grid_retry) <= 1:
+            assert got == expected
+        if kind == "assign" and expected is not None:
+            run_id = f"r{len(records)}"
+            params = config.space.nest(grid.point(expected))
+            fold.apply(state, ev.RunAssigned(time=0.0, sweep_id="s", run_id=run_id,
+                                             run_index=len(records), agent_id="a",
+                                             params=params, grid_index=expected,
+                                             suggestion_seed=0))
+            records.append(_run(run_id, params, "running"))
+        elif kind == "end":
+            running = [r for r in records if r.state == "running"]
+            if not running:
+                continue
+            run = running[which % len(running)]
+            if ending == "crashed":
+                fold.apply(state, ev.RunCrashed(time=0.0, sweep_id="s", run_id=run.id,
+                                                reason="lost"))
+            else:
+                fold.apply(state, ev.RunEnded(time=0.0, sweep_id="s", run_id=run.id,
+                                              state=ending, exit_code=0, reason=""))
+            run.state = ending
