@@ -534,6 +534,62 @@ def _torus_distance2(enc: SpaceEncoding, xs: np.ndarray, points: np.ndarray) -> 
     return np.asarray(d2.min(1))
 
 
+# --------------------------------------------------------------------------- hyperparameters
+
+REFIT_EVERY_RUN_UP_TO = MAX_FIT_POINTS
+"""Up to this many modelled runs the hyperparameters are fitted afresh for every suggestion
+(every new run enters the fit); beyond it the fit subsamples anyway, and is redone only when
+the count grows by about 10% (see :func:`_refit_point`)."""
+_FIT_MEMO: dict[tuple[int, bytes, bytes, bytes], _gp.Hyperparameters | None] = {}
+_FIT_MEMO_SIZE = 32
+
+
+def _refit_point(n: int) -> int:
+    """The largest point of 64, 71, 79, 87, ... (each ~10% above the last) not above ``n``."""
+    point = REFIT_EVERY_RUN_UP_TO
+    while True:
+        following = math.ceil(point * 1.1)
+        if following > n:
+            return point
+        point = following
+
+
+def _fit(
+    enc: SpaceEncoding, x: np.ndarray, y: np.ndarray, rng: np.random.Generator
+) -> _gp.Hyperparameters | None:
+    y_t = _compress_bad_tail(y)
+    if y_t is None:
+        return None
+    fit = _subset(y_t, MAX_FIT_POINTS, rng)
+    restarts = FIT_RESTARTS if len(fit) <= 32 else 0
+    return _gp.fit_hyperparameters(
+        x[fit], y_t[fit], enc.groups, rng, restarts=restarts, maxiter=FIT_ITERATIONS
+    )
+
+
+def _hyperparameters(
+    enc: SpaceEncoding, x: np.ndarray, y: np.ndarray, rng: np.random.Generator
+) -> _gp.Hyperparameters | None:
+    """GP hyperparameters for modelled runs ``(x, y)`` (minimisation units, run order).
+
+    Past :data:`REFIT_EVERY_RUN_UP_TO` runs they come from the first :func:`_refit_point`
+    runs only, with a generator seeded by that count: a pure function of those runs, so it is
+    memoised, and a growing sweep refits only every ~10% of new runs (the fit is a third of a
+    suggestion's cost; hyperparameters barely move between neighbouring sizes). None when
+    the values carry no information.
+    """
+    n = len(y)
+    if n <= REFIT_EVERY_RUN_UP_TO:
+        return _fit(enc, x, y, rng)
+    k = _refit_point(n)
+    key = (k, x[:k].tobytes(), y[:k].tobytes(), enc.groups.tobytes())
+    if key not in _FIT_MEMO:
+        if len(_FIT_MEMO) >= _FIT_MEMO_SIZE:
+            _FIT_MEMO.clear()
+        _FIT_MEMO[key] = _fit(enc, x[:k], y[:k], np.random.default_rng(k))
+    return _FIT_MEMO[key]
+
+
 # --------------------------------------------------------------------------- entry point
 
 
@@ -560,19 +616,14 @@ def suggest(config: SweepConfig, runs: Sequence[RunRecord], seed: int) -> FlatPa
         y_model = np.concatenate([y_obs, np.full(len(data.x_failed), worst)])
     else:
         x_model, y_model = x_obs, y_obs
+    hp = _hyperparameters(enc, x_model, y_model, rng)
     keep = _subset(y_model, MAX_GP_POINTS, rng)
     x_model, y_model = x_model[keep], y_model[keep]
     is_obs = keep < len(y_obs)
     y_t = _compress_bad_tail(y_model)
-    if y_t is None:
+    if y_t is None or hp is None:
         # Every value is the same: nothing to model yet, so keep filling the space.
         return enc.decode(_space_filling(enc, data.x_all, rng))
-
-    fit = _subset(y_t, MAX_FIT_POINTS, rng)
-    restarts = FIT_RESTARTS if len(fit) <= 32 else 0
-    hp = _gp.fit_hyperparameters(
-        x_model[fit], y_t[fit], enc.groups, rng, restarts=restarts, maxiter=FIT_ITERATIONS
-    )
     gp = _gp.GaussianProcess(x_model, y_t, enc.groups, hp, y_mean=0.0, y_scale=1.0)
     mean_obs, _ = gp.predict(x_model[is_obs])
     best = float(mean_obs.min())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable
 from typing import Any
@@ -271,3 +272,26 @@ def test_the_scale_of_the_metric_does_not_matter(scale: float) -> None:
     plain = [_done(i, {"x": x}, (x - 0.8) ** 2) for i, x in enumerate(xs)]
     scaled = [_done(i, {"x": x}, scale * (x - 0.8) ** 2) for i, x in enumerate(xs)]
     assert abs(_nested(config, 0, plain)["x"] - _nested(config, 0, scaled)["x"]) < 0.02
+
+
+def test_hyperparameters_reused_past_the_refit_threshold_do_not_depend_on_the_cache() -> None:
+    config = _config({"x": {"min": 0.0, "max": 1.0}, "y": {"min": 0.0, "max": 1.0}})
+    rng = np.random.default_rng(3)
+    pts = rng.random((bayes.REFIT_EVERY_RUN_UP_TO + 20, 2))
+    runs = [
+        _done(i, {"x": float(a), "y": float(b)}, float(np.sin(4 * a) + b * b))
+        for i, (a, b) in enumerate(pts)
+    ]
+    bayes._FIT_MEMO.clear()
+    cold = bayes.suggest(config, runs, 9)
+    warm = bayes.suggest(config, runs, 9)
+    assert cold == warm
+    assert len(bayes._FIT_MEMO) == 1
+
+
+def test_refit_points_grow_by_about_ten_percent_and_never_exceed_the_count() -> None:
+    start = bayes.REFIT_EVERY_RUN_UP_TO
+    points = sorted({bayes._refit_point(n) for n in range(start, 2000)})
+    assert points[0] == start
+    assert all(1.05 < b / a <= 1.1 + 1 / a for a, b in itertools.pairwise(points))
+    assert all(bayes._refit_point(n) <= n for n in range(start, 2000))
