@@ -45,6 +45,8 @@ AGENT_ACTIVE = "active"
 AGENT_LOST = "lost"
 AGENT_LEFT = "left"
 
+_NUMBER = (int, float)
+
 SNAPSHOT_FORMAT = 1
 """Bump when the shape of State changes; a snapshot of another format is ignored (full replay)."""
 
@@ -230,96 +232,119 @@ def _agent_to_json(a: Agent) -> dict[str, Any]:
 
 # ---------------------------------------------------------------------------- the fold
 
+_Handler = Callable[["State", float, dict[str, Any]], None]
+"""A fold step: the state, the event's time and its data (:meth:`Event.to_data`)."""
+
 
 def fold(events: Iterable[ev.Event], state: State | None = None) -> State:
     """Apply ``events`` in order to ``state`` (a new empty State when None) and return it."""
     state = state if state is not None else State()
     handlers = _HANDLERS
     for event in events:
-        handlers[event.TYPE](state, event)
+        handlers[event.TYPE](state, event.time, event.to_data())
         state.seq += 1
     return state
 
 
-def apply(state: State, event: ev.Event) -> None:
-    """Fold one event into ``state`` (in place) and advance ``state.seq`` by one."""
-    _HANDLERS[event.TYPE](state, event)
+def apply(state: State, event: ev.Event, data: dict[str, Any] | None = None) -> None:
+    """Fold one event into ``state`` (in place) and advance ``state.seq`` by one.
+
+    ``data`` is ``event.to_data()`` when the caller has it already (it encodes the event too)."""
+    _HANDLERS[event.TYPE](state, event.time, event.to_data() if data is None else data)
     state.seq += 1
 
 
-def _sweep_created(state: State, e: Any) -> None:
-    if e.sweep_id in state.sweeps:
-        raise EventOrderError(f"sweep {e.sweep_id} created twice")
-    state.sweeps[e.sweep_id] = Sweep(
-        id=e.sweep_id,
-        config=e.config,
-        seed=e.seed,
-        method=e.method,
-        name=e.name,
-        grid_size=e.grid_size,
-        run_cap=e.run_cap,
-        metric_name=e.metric_name,
-        metric_goal=e.metric_goal,
-        metric_target=e.metric_target,
-        warnings=list(e.warnings),
-        created_at=e.time,
+def fold_stored(state: State, rows: Iterable[tuple[str, int, float, dict[str, Any]]]) -> None:
+    """Fold events as stored, ``(type, version, time, data)``, without making Event objects.
+
+    Replay's hot path: a current-version row whose fields are exactly its type's goes straight
+    to the handler (the same check ``events.decode`` makes, which is all it checks); anything
+    else (an older version to upcast, a bad row) goes through ``events.decode`` and fails or
+    folds exactly as a decoded event would. EventDecodeError for a row that cannot be read."""
+    handlers = _HANDLERS
+    fields = _FIELDSETS
+    for type_name, version, time, data in rows:
+        known = fields.get(type_name)
+        if known is None or version != known[0] or data.keys() != known[1]:
+            event = ev.decode(type_name, version, time, data)
+            time, data = event.time, event.to_data()
+        handlers[type_name](state, time, data)
+        state.seq += 1
+
+
+def _sweep_created(state: State, time: float, d: dict[str, Any]) -> None:
+    if d["sweep_id"] in state.sweeps:
+        raise EventOrderError(f"sweep {d['sweep_id']} created twice")
+    state.sweeps[d["sweep_id"]] = Sweep(
+        id=d["sweep_id"],
+        config=d["config"],
+        seed=d["seed"],
+        method=d["method"],
+        name=d["name"],
+        grid_size=d["grid_size"],
+        run_cap=d["run_cap"],
+        metric_name=d["metric_name"],
+        metric_goal=d["metric_goal"],
+        metric_target=d["metric_target"],
+        warnings=list(d["warnings"]),
+        created_at=time,
     )
 
 
-def _set_sweep_state(new_state: str) -> Callable[[State, Any], None]:
-    def handler(state: State, e: Any) -> None:
-        sweep = state.sweep(e.sweep_id)
+def _set_sweep_state(new_state: str) -> _Handler:
+    def handler(state: State, time: float, d: dict[str, Any]) -> None:
+        sweep = state.sweep(d["sweep_id"])
         sweep.state = new_state
-        sweep.state_reason = "" if new_state == SWEEP_RUNNING else e.reason
+        sweep.state_reason = "" if new_state == SWEEP_RUNNING else d["reason"]
 
     return handler
 
 
-def _agent_registered(state: State, e: Any) -> None:
-    agent = state.agents.get(e.agent_id)
+def _agent_registered(state: State, time: float, d: dict[str, Any]) -> None:
+    agent = state.agents.get(d["agent_id"])
     if agent is None:
-        state.agents[e.agent_id] = Agent(
-            id=e.agent_id, sweep_id=e.sweep_id, hostname=e.hostname, pid=e.pid,
-            registered_at=e.time,
+        state.agents[d["agent_id"]] = Agent(
+            id=d["agent_id"], sweep_id=d["sweep_id"], hostname=d["hostname"], pid=d["pid"],
+            registered_at=time,
         )
-        state.sweep(e.sweep_id).agent_ids.append(e.agent_id)
+        state.sweep(d["sweep_id"]).agent_ids.append(d["agent_id"])
     else:
         agent.state = AGENT_ACTIVE
         agent.reason = ""
-        agent.hostname = e.hostname
-        agent.pid = e.pid
+        agent.hostname = d["hostname"]
+        agent.pid = d["pid"]
 
 
-def _agent_gone(new_state: str) -> Callable[[State, Any], None]:
-    def handler(state: State, e: Any) -> None:
-        agent = state.agent(e.agent_id)
+def _agent_gone(new_state: str) -> _Handler:
+    def handler(state: State, time: float, d: dict[str, Any]) -> None:
+        agent = state.agent(d["agent_id"])
         agent.state = new_state
-        agent.reason = e.reason
+        agent.reason = d["reason"]
 
     return handler
 
 
-def _run_assigned(state: State, e: Any) -> None:
-    sweep = state.sweep(e.sweep_id)
-    if e.run_id in state.runs:
-        raise EventOrderError(f"run {e.run_id} assigned twice")
-    index = e.grid_index
+def _run_assigned(state: State, time: float, d: dict[str, Any]) -> None:
+    sweep = state.sweep(d["sweep_id"])
+    if d["run_id"] in state.runs:
+        raise EventOrderError(f"run {d['run_id']} assigned twice")
+    index = d["grid_index"]
     if index is not None and index in sweep.grid_held:
         raise EventOrderError(f"grid point {index} of {sweep.id} handed out while held")
     run = Run(
-        id=e.run_id,
-        sweep_id=e.sweep_id,
-        index=e.run_index,
-        agent_id=e.agent_id,
-        params=e.params,
-        grid_index=e.grid_index,
-        suggestion_seed=e.suggestion_seed,
-        created_at=e.time,
+        id=d["run_id"],
+        sweep_id=d["sweep_id"],
+        index=d["run_index"],
+        agent_id=d["agent_id"],
+        params=d["params"],
+        grid_index=d["grid_index"],
+        suggestion_seed=d["suggestion_seed"],
+        created_at=time,
     )
     state.runs[run.id] = run
     sweep.run_ids.append(run.id)
     sweep.counts[RUN_RUNNING] += 1
-    agent = state.agents.get(e.agent_id)
+    agent = state.agents.get(d["agent_id"])
     if agent is not None:
         agent.running.add(run.id)
     if index is not None:
@@ -330,36 +355,39 @@ def _run_assigned(state: State, e: Any) -> None:
         sweep.grid_held[index] = run.id
 
 
-def _run_started(state: State, e: Any) -> None:
-    run = state.run(e.run_id)
-    run.started_at = e.time
-    run.pid = e.pid
+def _run_started(state: State, time: float, d: dict[str, Any]) -> None:
+    run = state.run(d["run_id"])
+    run.started_at = time
+    run.pid = d["pid"]
 
 
-def _metrics_logged(state: State, e: Any) -> None:
-    run = state.run(e.run_id)
+def _metrics_logged(state: State, time: float, d: dict[str, Any]) -> None:
+    run = state.run(d["run_id"])
     sweep = state.sweeps[run.sweep_id]
     name = sweep.metric_name
     maximize = sweep.metric_goal == "maximize"
-    history = run.history
-    summary = run.summary
+    add_entry = run.history.append
+    add_seq = run.metric_seqs.append
+    add_time = run.metric_times.append
+    update_summary = run.summary.update
     best = run.best_metric
     next_seq = run.next_metric_seq
-    for record in e.records:
+    isfinite = math.isfinite
+    for record in d["records"]:
         seq = record["seq"]
         if seq < next_seq:
             continue
         next_seq = seq + 1
         values = record["values"]
-        entry = dict(values)
+        entry = values.copy()
         entry["_step"] = record["step"]
-        history.append(entry)
-        run.metric_seqs.append(seq)
-        run.metric_times.append(record["time"])
-        summary.update(values)
+        add_entry(entry)
+        add_seq(seq)
+        add_time(record["time"])
+        update_summary(values)
         if name and name in values:
             value = values[name]
-            if isinstance(value, int | float) and math.isfinite(value) and (
+            if isinstance(value, _NUMBER) and isfinite(value) and (
                 best is None or (value > best if maximize else value < best)
             ):
                 best = value
@@ -372,8 +400,8 @@ def _metrics_logged(state: State, e: Any) -> None:
             sweep.best_run_id = run.id
 
 
-def _run_stop_requested(state: State, e: Any) -> None:
-    state.run(e.run_id).stop_reason = e.reason
+def _run_stop_requested(state: State, time: float, d: dict[str, Any]) -> None:
+    state.run(d["run_id"]).stop_reason = d["reason"]
 
 
 def _end_run(state: State, run: Run, new_state: str, time: float, reason: str) -> None:
@@ -397,19 +425,19 @@ def _end_run(state: State, run: Run, new_state: str, time: float, reason: str) -
             sweep.grid_retry.append(index)
 
 
-def _run_ended(state: State, e: Any) -> None:
-    run = state.run(e.run_id)
-    if e.state not in RUN_END_STATES:
-        raise EventOrderError(f"run {run.id} cannot end as {e.state!r}")
-    _end_run(state, run, e.state, e.time, e.reason)
-    run.exit_code = e.exit_code
+def _run_ended(state: State, time: float, d: dict[str, Any]) -> None:
+    run = state.run(d["run_id"])
+    if d["state"] not in RUN_END_STATES:
+        raise EventOrderError(f"run {run.id} cannot end as {d['state']!r}")
+    _end_run(state, run, d["state"], time, d["reason"])
+    run.exit_code = d["exit_code"]
 
 
-def _run_crashed(state: State, e: Any) -> None:
-    _end_run(state, state.run(e.run_id), RUN_CRASHED, e.time, e.reason)
+def _run_crashed(state: State, time: float, d: dict[str, Any]) -> None:
+    _end_run(state, state.run(d["run_id"]), RUN_CRASHED, time, d["reason"])
 
 
-_HANDLERS: dict[str, Callable[[State, Any], None]] = {
+_HANDLERS: dict[str, _Handler] = {
     ev.SweepCreated.TYPE: _sweep_created,
     ev.SweepPaused.TYPE: _set_sweep_state(SWEEP_PAUSED),
     ev.SweepResumed.TYPE: _set_sweep_state(SWEEP_RUNNING),
@@ -427,6 +455,8 @@ _HANDLERS: dict[str, Callable[[State, Any], None]] = {
     ev.RunCrashed.TYPE: _run_crashed,
 }
 assert set(_HANDLERS) == set(ev.BY_TYPE), "every event type needs a handler"
+_FIELDSETS: dict[str, tuple[int, frozenset[str]]] = {
+    cls.TYPE: (cls.VERSION, frozenset(cls.FIELDS)) for cls in ev.EVENT_TYPES}
 
 
 # ---------------------------------------------------------------------------- decisions

@@ -176,18 +176,19 @@ class EventStore:
 
     # ------------------------------------------------------------------ appending
 
-    def enqueue(self, event: ev.Event) -> tuple[int, asyncio.Future[int]]:
+    def enqueue(self, event: ev.Event, data: dict[str, Any] | None = None
+                ) -> tuple[int, asyncio.Future[int]]:
         """Give ``event`` the next seq and queue it; the future resolves (to the seq) once the
-        event is durable, or fails with StoreFailedError."""
+        event is durable, or fails with StoreFailedError. ``data`` is ``event.to_data()`` when
+        the caller has it already."""
         if self._failed is not None:
             raise StoreFailedError(f"the event log failed earlier: {self._failed}")
         if self._closing:
             raise StoreFailedError("the event log is closed")
-        type_name, version, time, sweep_id, data = ev.encode(event)
-        text = _dumps(data)
+        text = _dumps(event.to_data() if data is None else data)
         self.last_seq += 1
         seq = self.last_seq
-        self._pending.append((seq, time, type_name, version, sweep_id, text))
+        self._pending.append((seq, event.time, event.TYPE, event.VERSION, event.sweep_id, text))
         future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         self._waiters.append((seq, future))
         self._wake.set()
@@ -312,8 +313,24 @@ class EventStore:
                 yield StoredEvent(seq, event)
 
     async def read_batches(self, after_seq: int = 0) -> AsyncIterator[list[ev.Event]]:
-        """Every durable event with seq > ``after_seq``, decoded, in order, a chunk at a time
-        (for replay: one JSON parse and no per-event await per chunk). StoreError on a gap."""
+        """Every durable event with seq > ``after_seq``, decoded, in order, a chunk at a time.
+        StoreError on a gap or an unreadable row."""
+        seq = after_seq
+        async for chunk in self.read_stored(after_seq):
+            events = []
+            for type_name, version, time, data in chunk:
+                seq += 1
+                try:
+                    events.append(ev.decode(type_name, version, time, data))
+                except ev.EventDecodeError as exc:
+                    raise unreadable(seq, type_name, version, exc) from None
+            yield events
+
+    async def read_stored(self, after_seq: int = 0) -> AsyncIterator[list[StoredData]]:
+        """Every durable event with seq > ``after_seq`` as ``(type, version, time, data)``
+        with ``data`` parsed, in order, a chunk at a time: replay folds these straight
+        (:func:`controller.core.state.fold_stored`), one JSON parse per chunk and no Event
+        objects. StoreError on a gap or a row that is not JSON."""
         expected = after_seq + 1
         async with self._reader.execute(
             "SELECT seq, time, type, version, data FROM events WHERE seq > ? ORDER BY seq",
@@ -326,7 +343,7 @@ class EventStore:
                 if rows[0][0] != expected or rows[-1][0] != expected + len(rows) - 1:
                     raise StoreError(f"the event log has a gap after seq {expected - 1}")
                 expected += len(rows)
-                yield decode_rows(rows)
+                yield parse_rows(rows)
 
     async def wait_for_more(self, seq: int, timeout: float | None = None) -> bool:
         """Wait until the durable log goes beyond ``seq``; False on timeout."""
@@ -394,22 +411,25 @@ def _lock(db_path: Path) -> int:
     return fd
 
 
-def decode_row(seq: int, type_name: str, version: int, time: float, data: str) -> ev.Event:
-    """The event stored in one row; StoreError naming the row when it cannot be read."""
-    try:
-        return ev.decode(type_name, version, time, json.loads(data))
-    except (ev.EventDecodeError, ValueError) as exc:
-        raise StoreError(f"event log row {seq} ({type_name} v{version}) is unreadable: {exc}") \
-            from None
+StoredData = tuple[str, int, float, dict[str, Any]]
+"""An event as stored: type, version, time and its parsed data (see ``events.decode``)."""
 
 
-def decode_rows(rows: list[Any]) -> list[ev.Event]:
-    """Decode (seq, time, type, version, data) rows: one JSON parse for the whole chunk, and
-    row by row only to name the row at fault when that fails."""
+def unreadable(seq: int, type_name: str, version: int, exc: Exception) -> StoreError:
+    """The error for a row that cannot be read, naming it."""
+    return StoreError(f"event log row {seq} ({type_name} v{version}) is unreadable: {exc}")
+
+
+def parse_rows(rows: list[Any]) -> list[StoredData]:
+    """(type, version, time, data) of (seq, time, type, version, data) rows: one JSON parse for
+    the whole chunk, and row by row only to name the row at fault when that fails."""
     try:
-        datas = json.loads("[" + ",".join(row[4] for row in rows) + "]")
-        decode = ev.decode
-        return [decode(row[2], row[3], row[1], data) for row, data in zip(rows, datas,
-                                                                           strict=True)]
-    except (ev.EventDecodeError, ValueError):
-        return [decode_row(row[0], row[2], row[3], row[1], row[4]) for row in rows]
+        datas = json.loads("[" + ",".join([row[4] for row in rows]) + "]")
+    except ValueError:
+        datas = []
+        for row in rows:
+            try:
+                datas.append(json.loads(row[4]))
+            except ValueError as exc:
+                raise unreadable(row[0], row[2], row[3], exc) from None
+    return [(row[2], row[3], row[1], data) for row, data in zip(rows, datas, strict=True)]

@@ -29,6 +29,7 @@ from controller.core.state import (
     derive_seed,
     finish_reason,
     fold,
+    fold_stored,
     next_grid_index,
     run_id_for,
 )
@@ -162,6 +163,29 @@ def test_replaying_events_read_back_from_json_gives_an_equal_state(
     decoded = [ev.decode(t, v, time, json.loads(json.dumps(data)))
                for t, v, time, _, data in stored]
     assert fold(decoded) == fold(events)
+    # Replay's path: rows folded as stored, without Event objects, give the same state.
+    replayed = State()
+    fold_stored(replayed, [(t, v, time, json.loads(json.dumps(data)))
+                           for t, v, time, _, data in stored])
+    assert replayed == fold(events)
+
+
+def test_folding_stored_rows_checks_them_as_decoding_does() -> None:
+    created = ev.encode(ev.SweepCreated(
+        time=1.0, sweep_id="s1", config={}, seed=1, method="random", name="", grid_size=None,
+        run_cap=None, metric_name="", metric_goal="", metric_target=None, warnings=[]))
+    t, v, time, _, data = created
+    with pytest.raises(ev.EventDecodeError, match="unexpected keyword argument 'extra'"):
+        fold_stored(State(), [(t, v, time, {**data, "extra": 1})])
+    with pytest.raises(ev.EventDecodeError, match="missing 1 required keyword-only argument"):
+        fold_stored(State(), [(t, v, time, {k: x for k, x in data.items() if k != "seed"})])
+    with pytest.raises(ev.EventDecodeError, match="newer than this controller"):
+        fold_stored(State(), [(t, v + 1, time, data)])
+    with pytest.raises(ev.EventDecodeError, match="unknown event type 'Nope'"):
+        fold_stored(State(), [("Nope", 1, time, data)])
+    state = State()
+    fold_stored(state, [(t, v, time, data)])
+    assert state.seq == 1 and state.sweeps["s1"].seed == 1
 
 
 @settings(max_examples=100, deadline=None)
