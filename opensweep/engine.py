@@ -128,11 +128,14 @@ def to_run_record(space: SearchSpace, run: Any, where: str = "run") -> RunRecord
         )
     history: list[dict[str, Any]] = []
     for i, record in enumerate(history_in):
-        if not isinstance(record, Mapping):
+        if type(record) is dict and "_step" in record:
+            history.append(record)  # already what the core reads; no copy (it never writes)
+        elif isinstance(record, Mapping):
+            history.append({"_step": i, **{str(k): v for k, v in record.items()}})
+        else:
             raise EngineInputError(
                 f"{where}.history[{i}]: must be a mapping (got {type(record).__name__})"
             )
-        history.append({"_step": i, **{str(k): v for k, v in record.items()}})
     summary_in = run.get("summary")
     if summary_in is None:
         summary: dict[str, Any] = {}
@@ -144,7 +147,11 @@ def to_run_record(space: SearchSpace, run: Any, where: str = "run") -> RunRecord
         raise EngineInputError(
             f"{where}.summary: must be a mapping (got {type(summary_in).__name__})"
         )
-    params = space.nest(_flat_lookup(space, values))
+    found = space.flatten(values)
+    if len(found) == len(space.parameters):
+        params = dict(values)  # nested and complete, as next_run returns it
+    else:
+        params = space.nest(_flat_lookup(space, values))
     return RunRecord(id=run_id, params=params, state=state, summary=summary, history=history)
 
 
