@@ -1,12 +1,19 @@
-"""Command lines: `controller serve` and the `sweep` client (filled in by later issues)."""
+"""Command lines: `controller serve` and the `sweep` client."""
 
 from __future__ import annotations
 
 import argparse
+import os
+
+#: BLAS thread pools only slow the controller's small GP fits (bayes), and badly so on cores
+#: shared with training jobs (5x measured on 2 busy cores). Read when numpy first loads.
+_SINGLE_THREADED_BLAS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 def main(argv: list[str] | None = None) -> int:
     """`controller serve ...` (the serve code lives in controller.service.server)."""
+    for name in _SINGLE_THREADED_BLAS:
+        os.environ.setdefault(name, "1")
     from controller.service import server
 
     parser = argparse.ArgumentParser(prog="controller", description="opensweep controller")
@@ -23,7 +30,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def sweep_main(argv: list[str] | None = None) -> int:
-    import os
     import sys
 
     # gRPC's C core logs TLS handshake failures to stderr itself; the client explains them.
