@@ -241,6 +241,11 @@ class GaussianProcess:
         self._factor = _cholesky(k)
         self._alpha = scipy.linalg.cho_solve(self._factor, self.y_std, check_finite=False)
 
+    @property
+    def column_scales(self) -> np.ndarray:
+        """The length scale of each input column."""
+        return self._col_ls
+
     def condition(self, x_new: np.ndarray, y_new_std: np.ndarray) -> GaussianProcess:
         """The same GP also conditioned on ``(x_new, y_new_std)`` (standardised units)."""
         x = np.vstack([self.x, x_new])

@@ -295,3 +295,120 @@ def test_refit_points_grow_by_about_ten_percent_and_never_exceed_the_count() -> 
     assert points[0] == start
     assert all(1.05 < b / a <= 1.1 + 1 / a for a, b in itertools.pairwise(points))
     assert all(bayes._refit_point(n) <= n for n in range(start, 2000))
+
+
+# ---------------------------------------------------------------- the fast search of large sweeps
+
+_MIXED = {
+    "lr": {"distribution": "log_uniform_values", "min": 1e-5, "max": 1e-1},
+    "opt": {"values": ["adam", "sgd", "rmsprop"]},
+    "layers": {"min": 1, "max": 8},
+    "dropout": {"min": 0.0, "max": 0.6},
+}
+_CONTINUOUS = {"x": {"min": -2.0, "max": 3.0}, "y": X01["x"], "z": X01["x"]}
+
+
+def _toy_loss(params: dict[str, Any]) -> float:
+    if "lr" in params:
+        penalty = {"adam": 0.0, "sgd": 0.5, "rmsprop": 0.2}[params["opt"]]
+        return float(
+            (math.log10(params["lr"]) + 3) ** 2
+            + penalty
+            + abs(params["layers"] - 4) * 0.1
+            + params["dropout"]
+        )
+    return float((params["x"] - 0.7) ** 2 + math.sin(5 * params["y"]) + (params["z"] - 0.2) ** 2)
+
+
+def _trajectory_digest(parameters: dict[str, Any], n: int, seed: int) -> str:
+    """A sequential sweep of ``n`` suggestions (some failed runs, the last one running),
+    digested: floats to 10 significant digits, so the digest names the suggestions exactly
+    but not BLAS-level last-bit noise."""
+    import hashlib
+    import json
+
+    config = _config(parameters)
+    runs: list[RunRecord] = []
+    out = []
+    for i in range(n):
+        params = _nested(config, seed * 1000 + i, runs)
+        state = "failed" if i % 11 == 7 else ("running" if i == n - 1 else "finished")
+        runs.append(_done(i, params, _toy_loss(params) if state == "finished" else None, state))
+        out.append(
+            {k: float(f"{v:.10g}") if isinstance(v, float) else v for k, v in params.items()}
+        )
+    return hashlib.sha256(json.dumps(out, sort_keys=True).encode()).hexdigest()[:16]
+
+
+@pytest.mark.parametrize(
+    ("parameters", "seed", "digest"),
+    [(_CONTINUOUS, 0, "a00fb4484dac7351"), (_MIXED, 1, "aa3abf3fdf0e83ce")],
+)
+def test_small_sweeps_suggest_exactly_what_the_search_did_before_its_large_sweep_path(
+    parameters: dict[str, Any], seed: int, digest: str
+) -> None:
+    # Digests recorded with the search as it was before the batched large-sweep path and the
+    # encoding memos (commit d3c9fbb): every suggestion of a sweep with at most
+    # FAST_SEARCH_AFTER modelled runs must be unchanged, so the regret benchmark is too.
+    assert _trajectory_digest(parameters, 30, seed) == digest
+
+
+def _large_sweep_acquisition(
+    parameters: dict[str, Any], seed: int
+) -> tuple[bayes.SpaceEncoding, bayes._Acquisition, np.ndarray]:
+    """The acquisition of a 300-run sweep of ``_toy_loss``, and candidate starts on it."""
+    config = _config(parameters)
+    enc = bayes.SpaceEncoding(config.space)
+    rng = np.random.default_rng(seed)
+    xs = enc.canonical(enc.random(rng, 300))
+    ys = np.array([_toy_loss(config.space.nest(enc.decode(x))) for x in xs])
+    hp = bayes._fit(enc, xs, ys, rng)
+    assert hp is not None
+    keep = bayes._subset(ys, bayes.MAX_GP_POINTS, rng)
+    y_t = bayes._compress_bad_tail(ys[keep])
+    assert y_t is not None
+    gp = bayes._gp.GaussianProcess(xs[keep], y_t, enc.groups, hp, y_mean=0.0, y_scale=1.0)
+    acq = bayes._Acquisition(gp, float(gp.predict(xs[keep])[0].min()))
+    candidates = np.vstack([enc.random(rng, 512), enc.sobol(rng, 256)])
+    return enc, acq, candidates[np.argsort(-acq(candidates))[:5]]
+
+
+@pytest.mark.parametrize(("parameters", "seed"), [(_CONTINUOUS, 0), (_CONTINUOUS, 2), (_MIXED, 1)])
+def test_batched_ascent_never_loses_ground_and_reaches_what_lbfgs_reaches(
+    parameters: dict[str, Any], seed: int
+) -> None:
+    enc, acq, starts = _large_sweep_acquisition(parameters, seed)
+    ascended = bayes._ascend_numeric(enc, acq, starts)
+    lbfgs = bayes._local_numeric(enc, acq, starts)
+    assert np.all(acq(ascended) >= acq(starts))
+    assert np.all(ascended[:, len(enc.numeric) :] == starts[:, len(enc.numeric) :])
+    assert np.all((ascended >= 0.0) & (ascended <= 1.0))
+    # The search keeps the best refined point: that one must be as good as L-BFGS-B's best
+    # (log EI within 0.01, i.e. EI within 1%).
+    assert acq(ascended).max() >= acq(lbfgs).max() - 0.01
+
+
+def test_batched_categorical_moves_pick_what_the_one_at_a_time_moves_pick() -> None:
+    enc, acq, starts = _large_sweep_acquisition(_MIXED, 3)
+    batched = bayes._categorical_moves_batched(enc, acq, starts)
+    one_at_a_time = bayes._categorical_moves(enc, acq, starts)
+    assert np.array_equal(batched, one_at_a_time)
+
+
+def test_a_large_sweep_takes_the_fast_search_and_still_finds_the_optimum(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def no_lbfgs(*args: Any) -> np.ndarray:
+        raise AssertionError("a large sweep must not run L-BFGS-B per start")
+
+    monkeypatch.setattr(bayes, "_local_numeric", no_lbfgs)
+    config = _config(_MIXED)
+    rng = np.random.default_rng(4)
+    runs = []
+    for i in range(bayes.FAST_SEARCH_AFTER + 60):
+        params = config.space.nest(config.space.sample(rng))
+        runs.append(_done(i, params, _toy_loss(params)))
+    first = _nested(config, 5, runs)
+    assert first == _nested(config, 5, runs)
+    assert first["opt"] == "adam" and abs(math.log10(first["lr"]) + 3) < 0.5
+    assert first["dropout"] < 0.1
