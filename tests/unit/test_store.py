@@ -207,3 +207,30 @@ async def test_only_the_newest_snapshots_are_kept(tmp_path: Path) -> None:
     with sqlite3.connect(db) as conn:
         kept = [row[0] for row in conn.execute("SELECT seq FROM snapshots ORDER BY seq")]
     assert kept == [4, 5]
+
+
+async def test_replay_reads_back_exactly_what_strict_json_cannot_hold(tmp_path: Path) -> None:
+    """NaN and infinite metric values and integers beyond 64 bits come back as they went in
+    (the fast JSON parser refuses the first and would turn the last into a float)."""
+    import math
+
+    db = tmp_path / "log.db"
+    created = ev.SweepCreated(
+        time=1.0, sweep_id="s1", config={"big": 10**30}, seed=1, method="random", name="",
+        grid_size=None, run_cap=None, metric_name="loss", metric_goal="minimize",
+        metric_target=None, warnings=[])
+    assigned = ev.RunAssigned(time=2.0, sweep_id="s1", run_id="r1", run_index=0, agent_id="a",
+                              params={"n": -(10**25), "lr": 0.00012345678901234567},
+                              grid_index=None, suggestion_seed=2**63 - 1)
+    metrics = ev.MetricsLogged(time=3.0, sweep_id="s1", run_id="r1", records=[
+        {"seq": 0, "step": 0, "values": {"loss": math.inf, "acc": 0.5}, "time": 3.0}])
+    store = await EventStore.open(db)
+    for events in ([created, assigned], [created, assigned, metrics]):
+        await store.append(events[store.last_seq:])
+        chunks = [chunk async for chunk in store.read_stored(0)]
+        stored = [row for chunk in chunks for row in chunk]
+        assert [data for *_, data in stored] == [e.to_data() for e in events]
+        assert type(stored[0][3]["config"]["big"]) is int
+        assert type(stored[1][3]["params"]["n"]) is int
+        assert await load_state(store) == fold(events)
+    await store.close()
