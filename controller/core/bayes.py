@@ -27,7 +27,7 @@ Outline:
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -151,18 +151,40 @@ class SpaceEncoding:
 
     def encode(self, flat: FlatParams) -> np.ndarray | None:
         """The run's feature vector, or None when a value is missing or not in the space."""
-        x = np.zeros(self.dim)
+        row = self._encode_row(lambda path: flat.get(path, _MISSING))
+        return None if row is None else np.array(row)
+
+    def encode_nested(self, nested: Mapping[str, Any]) -> list[float] | None:
+        """``encode(space.flatten(nested))`` as a list, without building the flat dict: the
+        values are looked up along each modelled parameter's path, as ``flatten`` finds them.
+        A sweep re-encodes every run for every suggestion, so this is on the hot path."""
+
+        def lookup(path: ParamPath) -> Any:
+            node: Any = nested
+            for key in path:
+                if (type(node) is dict or isinstance(node, Mapping)) and key in node:
+                    node = node[key]
+                else:
+                    return _MISSING
+            return node
+
+        return self._encode_row(lookup)
+
+    def _encode_row(self, lookup: Callable[[ParamPath], Any]) -> list[float] | None:
+        x = [0.0] * self.dim
         for i, param in enumerate(self.numeric):
-            if param.path not in flat:
+            value = lookup(param.path)
+            if value is _MISSING:
                 return None
-            u = _unit(param, self._memos[i], flat[param.path])
+            u = _unit(param, self._memos[i], value)
             if u is None:
                 return None
             x[i] = u
         for block, memo in zip(self.categorical, self._cat_memos, strict=True):
-            if block.param.path not in flat:
+            value = lookup(block.param.path)
+            if value is _MISSING:
                 return None
-            index = _category(block, memo, flat[block.param.path])
+            index = _category(block, memo, value)
             if index is None:
                 return None
             x[block.start + index] = 1.0
@@ -237,6 +259,9 @@ class SpaceEncoding:
                     xs[np.flatnonzero(flip), block.start + new] = 1.0
         return xs
 
+
+_MISSING: Any = object()
+"""A parameter with no value in the run's config (``None`` is a value)."""
 
 _UNIT_MEMOS: dict[Parameter, dict[tuple[type, Any], float | None]] = {}
 _MEMO_PARAMETERS = 256
@@ -319,11 +344,13 @@ def _keys(xs: np.ndarray) -> set[tuple[float, ...]]:
 
 @dataclass
 class _Data:
-    x_obs: list[np.ndarray] = field(default_factory=list)
+    """Feature rows as lists (one ``np.array`` per group at the end, not one per run)."""
+
+    x_obs: list[list[float]] = field(default_factory=list)
     y_obs: list[float] = field(default_factory=list)
-    x_failed: list[np.ndarray] = field(default_factory=list)
-    x_pending: list[np.ndarray] = field(default_factory=list)
-    x_all: list[np.ndarray] = field(default_factory=list)
+    x_failed: list[list[float]] = field(default_factory=list)
+    x_pending: list[list[float]] = field(default_factory=list)
+    x_all: list[list[float]] = field(default_factory=list)
 
 
 def _collect(
@@ -339,7 +366,7 @@ def _collect(
     data = _Data()
     sign = -1.0 if goal == MAXIMIZE else 1.0
     for run in runs:
-        x = enc.encode(enc.space.flatten(run.params))
+        x = enc.encode_nested(run.params)
         if x is None:
             continue
         data.x_all.append(x)
@@ -602,7 +629,7 @@ def _maximise(
 
 
 def _space_filling(
-    enc: SpaceEncoding, existing: list[np.ndarray], rng: np.random.Generator
+    enc: SpaceEncoding, existing: Sequence[Sequence[float]], rng: np.random.Generator
 ) -> np.ndarray:
     """Of a scrambled Sobol set, the candidate farthest from every existing point.
 
