@@ -94,9 +94,16 @@ def _column_scales(groups: np.ndarray, lengthscales: np.ndarray) -> np.ndarray:
 
 
 def _sqdist(x1: np.ndarray, x2: np.ndarray, col_ls: np.ndarray) -> np.ndarray:
-    a = x1 / col_ls
     b = x2 / col_ls
-    d = (a * a).sum(1)[:, None] + (b * b).sum(1)[None, :] - 2.0 * a @ b.T
+    return _sqdist_to(x1, col_ls, b, (b * b).sum(1))
+
+
+def _sqdist_to(
+    x1: np.ndarray, col_ls: np.ndarray, b: np.ndarray, b_norms: np.ndarray
+) -> np.ndarray:
+    """``_sqdist(x1, x2, col_ls)`` given ``b = x2 / col_ls`` and its squared row norms."""
+    a = x1 / col_ls
+    d = (a * a).sum(1)[:, None] + b_norms[None, :] - 2.0 * a @ b.T
     return np.maximum(d, 0.0)
 
 
@@ -236,6 +243,10 @@ class GaussianProcess:
         self.y_scale = y_scale
         self.y_std = (y - self.y_mean) / self.y_scale
         self._col_ls = _column_scales(groups, hyperparameters.lengthscales)
+        # The scaled inputs and their squared norms, as _sqdist computes them, once: the
+        # acquisition search predicts at a few points many times against the same data.
+        self._x_scaled = self.x / self._col_ls
+        self._x_norms = (self._x_scaled * self._x_scaled).sum(1)
         k = _matern(_sqdist(self.x, self.x, self._col_ls), self.hp.signal)
         k[np.diag_indices_from(k)] += self.hp.noise
         self._factor = _cholesky(k)
@@ -260,7 +271,7 @@ class GaussianProcess:
 
     def predict(self, xs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Posterior mean and variance of the latent function (standardised units)."""
-        ks = _matern(_sqdist(xs, self.x, self._col_ls), self.hp.signal)
+        ks = _matern(_sqdist_to(xs, self._col_ls, self._x_scaled, self._x_norms), self.hp.signal)
         mean = ks @ self._alpha
         v = scipy.linalg.solve_triangular(self._factor[0], ks.T, lower=True, check_finite=False)
         var = self.hp.signal - (v * v).sum(0)
@@ -270,7 +281,7 @@ class GaussianProcess:
         self, xs: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Mean, variance and their gradients with respect to ``xs`` (shape (m, d))."""
-        r2 = _sqdist(xs, self.x, self._col_ls)
+        r2 = _sqdist_to(xs, self._col_ls, self._x_scaled, self._x_norms)
         ks = _matern(r2, self.hp.signal)
         a = _matern_dr2_factor(r2, self.hp.signal)  # (m, n)
         mean = ks @ self._alpha

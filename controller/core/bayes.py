@@ -73,7 +73,7 @@ FAST_SEARCH_AFTER = MAX_FIT_POINTS
 (:func:`_ascend_numeric`) instead of a scipy L-BFGS-B call per start: the posterior is well
 determined by then, and per-start L-BFGS-B was most of a large sweep's suggestion cost. Up to
 it the search is exactly the original one, so the regret benchmark (60 evaluations) is too."""
-ASCENT_ITERATIONS = 25
+ASCENT_ITERATIONS = 15
 ASCENT_STEP = 0.1
 """Initial step of the batched ascent, in length scales (then adapted per start)."""
 ASCENT_MIN_STEP = 1e-3

@@ -412,3 +412,30 @@ def test_a_large_sweep_takes_the_fast_search_and_still_finds_the_optimum(
     assert first == _nested(config, 5, runs)
     assert first["opt"] == "adam" and abs(math.log10(first["lr"]) + 3) < 0.5
     assert first["dropout"] < 0.1
+
+
+def test_encoding_from_nested_params_matches_encoding_the_flattened_params() -> None:
+    config = _config(
+        {
+            "opt": {"parameters": {"name": {"values": ["adam", None, 1, True]}, "lr": X01["x"]}},
+            "n": {"min": 1, "max": 4},
+        }
+    )
+    enc = bayes.SpaceEncoding(config.space)
+    cases: list[dict[str, Any]] = [
+        {"opt": {"name": None, "lr": 0.5}, "n": 2},
+        {"opt": {"name": True, "lr": 0.1}, "n": 4},
+        {"opt": {"name": 1.0, "lr": 0.1}, "n": 1},  # 1.0 is the value 1, not True
+        {"opt": {"name": "adam"}, "n": 2},  # a value missing
+        {"opt": "adam", "n": 2},  # not a mapping where the space nests
+        {"opt": {"name": "nadam", "lr": 0.1}, "n": 2},  # not among the values
+        {"opt": {"name": [1], "lr": 0.1}, "n": 2},  # unhashable
+        {"opt": {"name": "adam", "lr": 0.3}, "n": 9},  # out of range
+    ]
+    for params in cases:
+        flat = enc.encode(config.space.flatten(params))
+        nested = enc.encode_nested(params)
+        assert (flat is None) == (nested is None), params
+        if flat is not None:
+            assert flat.tolist() == nested, params
+    assert enc.encode_nested(cases[0]) is not None and enc.encode_nested(cases[3]) is None
