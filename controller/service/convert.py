@@ -28,8 +28,13 @@ RUN_STATES = {
 RUN_STATE_NAMES = {value: name for name, value in RUN_STATES.items()}
 
 
+_ENCODE = json.JSONEncoder(separators=(",", ":"), allow_nan=True).encode
+"""Built once: ``json.dumps`` with arguments makes a new encoder per call (one per run handed
+out)."""
+
+
 def to_json(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), allow_nan=True)
+    return _ENCODE(value)
 
 
 def expected_run_count(sweep: Sweep) -> int | None:

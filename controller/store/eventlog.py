@@ -97,10 +97,14 @@ class StoredRow:
     data: str
 
 
+_ENCODE = json.JSONEncoder(separators=(",", ":")).encode
+"""One encoder for every event (``json.dumps`` with arguments builds a new one per call)."""
+
+
 def _dumps(data: dict[str, Any]) -> str:
-    # NaN/inf metric values are kept (Python's json reads them back); compact separators
-    # keep the log small.
-    return json.dumps(data, separators=(",", ":"))
+    # NaN/inf metric values are kept (Python's json reads them back; orjson would write null);
+    # compact separators keep the log small.
+    return _ENCODE(data)
 
 
 class EventStore:
