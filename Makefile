@@ -32,11 +32,11 @@ BENCH_PY := $(BENCH_VENV)/bin/python
 BENCH_STAMP := $(BENCH_VENV)/.installed
 BENCH_ARGS ?=
 
+# Optuna's GPSampler needs torch; 2.13.0 is the CPU build on the machine's disk, asked for on its
+# own first so that nothing later pulls a multi-GB CUDA build from PyPI.
 $(BENCH_STAMP): pyproject.toml
 	$(PYTHON) -m venv $(BENCH_VENV)
 	$(BENCH_PY) -m pip install -q --upgrade pip
-	# Optuna's GPSampler needs torch; this exact release is the CPU build on the machine's disk
-	# (asked for on its own first, so nothing later pulls a multi-GB CUDA build from PyPI).
 	$(BENCH_PY) -m pip install -q torch==2.13.0
 	$(BENCH_PY) -m pip install -q -e '.[test,bench]'
 	touch $(BENCH_STAMP)
