@@ -145,6 +145,10 @@ class SpaceEncoding:
         self.groups = np.asarray(groups, dtype=np.intp)
         self.n_groups = len(self.numeric) + len(self.categorical)
         self._memos = [_memo_for(param) for param in self.numeric]
+        self._top_level = all(
+            len(param.path) == 1
+            for param in [*self.numeric, *(block.param for block in self.categorical)]
+        )
         self._cat_memos: list[dict[tuple[type, Any], int | None]] = [
             {} for _ in self.categorical
         ]
@@ -168,6 +172,9 @@ class SpaceEncoding:
                     return _MISSING
             return node
 
+        if type(nested) is dict and self._top_level:
+            # Every modelled parameter is a top-level key (the usual sweep): a dict lookup each.
+            return self._encode_row(lambda path: nested.get(path[0], _MISSING))
         return self._encode_row(lookup)
 
     def _encode_row(self, lookup: Callable[[ParamPath], Any]) -> list[float] | None:

@@ -60,7 +60,7 @@ from controller.core.state import (
     run_id_for,
 )
 from controller.store import EventStore, StoreError, StoreFailedError
-from controller.store.eventlog import unreadable
+from controller.store.eventlog import loads_exact, unreadable
 
 log = logging.getLogger("opensweep.controller")
 
@@ -671,7 +671,7 @@ async def _load_state(store: EventStore) -> State:
     if snap is not None:
         seq, text = snap
         try:
-            state = State.from_json(json.loads(text))
+            state = State.from_json(loads_exact(text))
         except Exception as exc:  # any unusable snapshot only costs a full replay
             log.warning("snapshot at seq %d is unusable (%s); replaying the whole log", seq, exc)
             state = None

@@ -439,3 +439,20 @@ def test_encoding_from_nested_params_matches_encoding_the_flattened_params() -> 
         if flat is not None:
             assert flat.tolist() == nested, params
     assert enc.encode_nested(cases[0]) is not None and enc.encode_nested(cases[3]) is None
+
+
+def test_top_level_spaces_encode_nested_params_like_flattened_ones() -> None:
+    config = _config({"name": {"values": ["adam", None, 1, True]}, "lr": X01["x"]})
+    enc = bayes.SpaceEncoding(config.space)
+    cases: list[dict[str, Any]] = [
+        {"name": None, "lr": 0.5},
+        {"name": 1.0, "lr": 0.25},
+        {"name": True, "lr": 0.0},
+        {"lr": 0.5},
+        {"name": "sgd", "lr": 0.5},
+        {"name": "adam", "lr": "0.5"},
+    ]
+    encoded = [enc.encode_nested(params) for params in cases]
+    flattened = [enc.encode(config.space.flatten(params)) for params in cases]
+    assert encoded == [None if x is None else x.tolist() for x in flattened]
+    assert [x is None for x in encoded] == [False, False, False, True, True, True]

@@ -233,4 +233,17 @@ async def test_replay_reads_back_exactly_what_strict_json_cannot_hold(tmp_path: 
         assert type(stored[0][3]["config"]["big"]) is int
         assert type(stored[1][3]["params"]["n"]) is int
         assert await load_state(store) == fold(events)
+    # The same from a snapshot: the state's JSON holds both too.
+    state = fold(events)
+    await store.save_snapshot(3, SNAPSHOT_FORMAT, 0.0, json.dumps(state.to_json()))
+    loaded = await load_state(store)
+    assert loaded == state and type(loaded.runs["r1"].params["n"]) is int
+    await store.close()
+    store = await EventStore.open(tmp_path / "ints.db")  # the big integers without an inf
+    await store.append([created, assigned])
+    state = fold([created, assigned])
+    await store.save_snapshot(2, SNAPSHOT_FORMAT, 0.0, json.dumps(state.to_json()))
+    loaded = await load_state(store)
+    assert loaded == state and type(loaded.sweeps["s1"].config["big"]) is int
+    assert type(loaded.runs["r1"].params["n"]) is int
     await store.close()
