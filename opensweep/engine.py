@@ -20,6 +20,10 @@ The answers are the ones the controller would give for the same runs: both call
 :mod:`controller.core.engine`. Nothing here keeps state between calls, so the caller owns the
 list of runs, and the same ``(config, runs, seed)`` always gives the same answer.
 
+Runs and configs given as plain dicts of plain values are memoised by their content (see
+:func:`_records`), so asking again with a list that grew by one run costs about one run's
+work, not the whole list's; the answers are the same either way.
+
 A run is a mapping with these keys:
 
 ``id`` (str, required, unique)
@@ -42,6 +46,7 @@ A run is a mapping with these keys:
 
 from __future__ import annotations
 
+import marshal
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -64,6 +69,17 @@ class EngineInputError(OpensweepError, ValueError):
 def _config(config: SweepConfig | Mapping[str, Any] | str) -> SweepConfig:
     if isinstance(config, SweepConfig):
         return config
+    if type(config) is dict:
+        # Parsed once per content: a loop asks with the same dict every time. (Text and
+        # paths are parsed every time: a file can change between calls.)
+        key = _content_key(config)
+        if key is not None:
+            parsed = _config_memo.get(key)
+            if parsed is None:
+                parsed = load_config(config)
+                if _is_plain(config):
+                    _memo_put(_config_memo, key, parsed, _MEMO_CONFIGS)
+            return parsed
     if isinstance(config, (Mapping, str)):
         return load_config(config)
     raise EngineInputError(
@@ -155,17 +171,84 @@ def to_run_record(space: SearchSpace, run: Any, where: str = "run") -> RunRecord
     return RunRecord(id=run_id, params=params, state=state, summary=summary, history=history)
 
 
+_MEMO_RECORDS = 200_000
+"""Records kept per search space by :func:`_records` (all dropped when full)."""
+_MEMO_CONFIGS = 64
+_config_memo: dict[bytes, SweepConfig] = {}
+_record_memo: dict[SearchSpace, dict[bytes, RunRecord]] = {}
+
+
+def _content_key(value: Any) -> bytes | None:
+    """Bytes that are the same for two :func:`_is_plain` values exactly when their content is:
+    same types (``True`` is not ``1``, ``1`` is not ``1.0``), values, key order and nesting.
+    None when ``marshal`` cannot write the value.
+
+    Only plain values are ever stored under a key (checked when one is stored), because
+    marshal writes any buffer (a numpy scalar) as if it were ``bytes``: a key found in a memo
+    therefore always belongs to a plain value, and no other value has the same bytes.
+    ``marshal`` format 2 writes no back-references, so the bytes do not depend on which
+    objects happen to be shared; an interned and a non-interned copy of a string may still
+    differ, which only costs a memo miss.
+    """
+    try:
+        return marshal.dumps(value, 2)
+    except (ValueError, RecursionError):  # a value marshal cannot write, or a cycle
+        return None
+
+
+_PLAIN_LEAVES = (str, int, float, bool, type(None))
+
+
+def _is_plain(value: Any) -> bool:
+    """Dicts, lists and tuples of strings, ints, floats, bools and None, by exact type."""
+    kind = type(value)
+    if kind is dict:
+        return all(_is_plain(k) and _is_plain(v) for k, v in value.items())
+    if kind is list or kind is tuple:
+        return all(_is_plain(v) for v in value)
+    return kind in _PLAIN_LEAVES
+
+
+def _memo_put(memo: dict[Any, Any], key: Any, value: Any, limit: int) -> None:
+    if len(memo) >= limit:
+        memo.clear()
+    memo[key] = value
+
+
 def _records(space: SearchSpace, runs: Any) -> list[RunRecord]:
+    """:func:`to_run_record` of each run, memoised by the run's content, and ids checked.
+
+    A sweep's loop passes the same runs again and again, and validating and copying each
+    was most of library mode's cost at 1,000 runs. The memo is keyed by the run's content
+    (:func:`_content_key`), not its identity, so a run changed in place is a new key and is
+    read afresh; a record is built from a private copy (``marshal.loads`` of the key), so
+    later changes to the caller's objects cannot reach it.
+    """
     if isinstance(runs, (str, bytes, Mapping)) or not isinstance(runs, Sequence):
         raise EngineInputError(f"runs: must be a list of run mappings (got {type(runs).__name__})")
-    records = [to_run_record(space, run, f"runs[{i}]") for i, run in enumerate(runs)]
+    memo = _record_memo.get(space)
+    if memo is None:
+        memo = {}
+        _memo_put(_record_memo, space, memo, _MEMO_CONFIGS)
+    records: list[RunRecord] = []
     seen: dict[str, int] = {}
-    for i, record in enumerate(records):
+    for i, run in enumerate(runs):
+        key = _content_key(run) if type(run) is dict else None
+        record = None if key is None else memo.get(key)
+        if record is None:
+            if key is None:
+                record = to_run_record(space, run, f"runs[{i}]")
+            elif _is_plain(run):
+                record = to_run_record(space, marshal.loads(key), f"runs[{i}]")
+                _memo_put(memo, key, record, _MEMO_RECORDS)
+            else:
+                record = to_run_record(space, run, f"runs[{i}]")
         if record.id in seen:
             raise EngineInputError(
                 f"runs[{i}].id: {record.id!r} is also the id of runs[{seen[record.id]}]"
             )
         seen[record.id] = i
+        records.append(record)
     return records
 
 

@@ -341,11 +341,6 @@ def _key(x: np.ndarray) -> tuple[float, ...]:
     return tuple(np.round(x, _KEY_DECIMALS).tolist())
 
 
-def _keys(xs: np.ndarray) -> set[tuple[float, ...]]:
-    """``{_key(x) for x in xs}`` with one rounding for all rows (elementwise, so the same)."""
-    return {tuple(row) for row in np.round(xs, _KEY_DECIMALS).tolist()}
-
-
 # --------------------------------------------------------------------------- data
 
 
@@ -358,6 +353,8 @@ class _Data:
     x_failed: list[list[float]] = field(default_factory=list)
     x_pending: list[list[float]] = field(default_factory=list)
     x_all: list[list[float]] = field(default_factory=list)
+    keys_all: list[tuple[float, ...]] = field(default_factory=list)
+    """:func:`_key` of each row of ``x_all``: the points taken."""
 
 
 def _collect(
@@ -372,11 +369,13 @@ def _collect(
     """
     data = _Data()
     sign = -1.0 if goal == MAXIMIZE else 1.0
+    rows = _row_memo(enc.space)
     for run in runs:
-        x = enc.encode_nested(run.params)
-        if x is None:
+        x, key = _encoded(enc, rows, run.params)
+        if x is None or key is None:
             continue
         data.x_all.append(x)
+        data.keys_all.append(key)
         if run.state in (FINISHED, STOPPED):
             value = best_value(run, metric, goal)
             if value is not None:
@@ -393,6 +392,64 @@ def _collect(
     return data
 
 
+# --------------------------------------------------------------------------- encoded-row memo
+
+_ROW_MEMO_SPACES = 64
+_ROW_MEMO_RUNS = 200_000
+_Row = tuple[list[float], tuple[float, ...]] | tuple[None, None]
+"""An encoded row and its :func:`_key`, or None twice for a run outside the space."""
+_ROW_MEMOS: dict[SearchSpace, dict[int, tuple[Any, Any, _Row]]] = {}
+
+
+def _row_memo(space: SearchSpace) -> dict[int, tuple[Any, Any, _Row]]:
+    """The memo of encoded rows for ``space``, by ``id`` of a run's params dict."""
+    memo = _ROW_MEMOS.get(space)
+    if memo is None:
+        if len(_ROW_MEMOS) >= _ROW_MEMO_SPACES:
+            _ROW_MEMOS.clear()
+        memo = _ROW_MEMOS[space] = {}
+    elif len(memo) >= _ROW_MEMO_RUNS:
+        memo.clear()
+    return memo
+
+
+def _encoded(
+    enc: SpaceEncoding, memo: dict[int, tuple[Any, Any, _Row]], params: Mapping[str, Any]
+) -> _Row:
+    """``enc.encode_nested(params)`` and its key, remembered between suggestions.
+
+    Every suggestion reads every run, and encoding 1,000 runs cost ~5-10 ms even with the
+    per-value memos. Callers pass the same params dicts every time (the controller's fold
+    and library mode's memoised records hold them), so a row is remembered by the dict's
+    identity, keeping a reference (its ``id`` cannot be reused while remembered) and a copy
+    of its content: a dict changed in place no longer equals the copy and is encoded
+    afresh. (Equality is Python's: a value replaced in place by an equal one of another
+    type, ``True`` for ``1``, would not be seen; nothing in opensweep changes a run's params
+    in place.) The rows are shared between calls and never modified.
+    """
+    if type(params) is not dict:
+        return _row(enc.encode_nested(params))
+    entry = memo.get(id(params))
+    if entry is not None and entry[0] is params and entry[1] == params:
+        return entry[2]
+    row = _row(enc.encode_nested(params))
+    memo[id(params)] = (params, _snapshot(params), row)
+    return row
+
+
+def _row(x: list[float] | None) -> _Row:
+    return (None, None) if x is None else (x, _key(np.array(x)))
+
+
+def _snapshot(value: Any) -> Any:
+    """A copy of nested dicts and lists (leaves shared), to compare a value with later."""
+    if type(value) is dict:
+        return {k: _snapshot(v) for k, v in value.items()}
+    if type(value) is list:
+        return [_snapshot(v) for v in value]
+    return value
+
+
 _YJ_LAMBDAS = np.linspace(-2.0, 1.0, 31)
 
 
@@ -405,6 +462,20 @@ def _yeo_johnson(z: np.ndarray, lam: float) -> np.ndarray:
         out[pos] = np.expm1(lam * np.log1p(z[pos])) / lam
     out[~pos] = -np.expm1((2.0 - lam) * np.log1p(-z[~pos])) / (2.0 - lam)
     return out
+
+
+def _yeo_johnson_variances(z: np.ndarray) -> np.ndarray:
+    """``_yeo_johnson(z, lam).var()`` for each lam of :data:`_YJ_LAMBDAS`, as one array
+    operation (the same arithmetic per element, so the same values) instead of 31."""
+    pos = z >= 0
+    lam = _YJ_LAMBDAS[:, None]
+    log_pos = np.log1p(z[pos])
+    upper = np.expm1(lam * log_pos) / lam
+    upper[np.abs(_YJ_LAMBDAS) < 1e-9] = log_pos
+    out = np.empty((len(_YJ_LAMBDAS), len(z)))
+    out[:, pos] = upper
+    out[:, ~pos] = -np.expm1((2.0 - lam) * np.log1p(-z[~pos])) / (2.0 - lam)
+    return np.asarray(out.var(axis=1))
 
 
 def _compress_bad_tail(y: np.ndarray) -> np.ndarray | None:
@@ -431,8 +502,9 @@ def _compress_bad_tail(y: np.ndarray) -> np.ndarray | None:
     log_jacobian = float((np.sign(z) * np.log1p(np.abs(z))).sum())
     best_lam, best_llf = 1.0, -math.inf
     with np.errstate(all="ignore"):
-        for lam in _YJ_LAMBDAS:
-            var = float(_yeo_johnson(z, float(lam)).var())
+        variances = _yeo_johnson_variances(z)
+        for lam, var_lam in zip(_YJ_LAMBDAS, variances, strict=True):
+            var = float(var_lam)
             if not var > 1e-300 or not math.isfinite(var):
                 continue
             llf = -0.5 * len(z) * math.log(var) + (lam - 1.0) * log_jacobian
@@ -763,7 +835,7 @@ def suggest(config: SweepConfig, runs: Sequence[RunRecord], seed: int) -> FlatPa
         best = min(best, float(fantasy.min()))
 
     order = np.argsort(y_obs, kind="stable")[:5]
-    taken = _keys(np.array(data.x_all))
+    taken = set(data.keys_all)
     pending = np.array(data.x_pending) if data.x_pending else np.zeros((0, enc.dim))
     fast = len(y_obs) + len(data.x_failed) > FAST_SEARCH_AFTER
     chosen = _maximise(

@@ -48,6 +48,8 @@ class RunRecord:
 
 def is_metric_value(value: Any) -> bool:
     """True for a finite real number that is not a bool (W&B's ``is_number``)."""
+    if type(value) is float:  # the usual case, without the abstract-class checks below
+        return math.isfinite(value)
     if isinstance(value, bool) or not isinstance(value, Real):
         return False
     try:

@@ -1,0 +1,184 @@
+"""The memos that keep a growing sweep's suggestions cheap must never change an answer.
+
+Library mode remembers each run's record by the run's content, and bayes remembers each run's
+encoded row by its params dict (checked against a copy). A run changed in place, in any way
+the engine reads, must be read afresh; a memo warm or cold must give the same suggestion.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import numpy as np
+import pytest
+
+from controller.core import bayes
+from controller.core.config import parse_config
+from controller.core.runs import RunRecord
+from opensweep import engine as library
+
+PARAMETERS = {
+    "lr": {"distribution": "log_uniform_values", "min": 1e-5, "max": 1e-1},
+    "opt": {"values": ["adam", "sgd", 1, True]},
+    "layers": {"min": 1, "max": 8},
+}
+CONFIG = {"method": "bayes", "metric": {"name": "loss", "goal": "minimize"},
+          "parameters": PARAMETERS}
+NESTED = {"method": "bayes", "metric": {"name": "loss", "goal": "minimize"},
+          "parameters": {"x": {"min": 0.0, "max": 1.0},
+                         "net": {"parameters": {"width": {"values": [8, 16, 32]},
+                                                "drop": {"min": 0.0, "max": 0.5}}}}}
+
+
+def _runs(n: int, seed: int = 0) -> list[dict[str, Any]]:
+    rng = np.random.default_rng(seed)
+    runs = []
+    for i in range(n):
+        params = {"lr": float(10 ** rng.uniform(-5, -1)),
+                  "opt": ["adam", "sgd", 1, True][int(rng.integers(4))],
+                  "layers": int(rng.integers(1, 9))}
+        loss = float((np.log10(params["lr"]) + 3) ** 2 + params["layers"] / 8)
+        runs.append({"id": f"r{i}", "config": params, "state": "finished",
+                     "summary": {"loss": loss}, "history": [{"loss": loss, "_step": 0}]})
+    return runs
+
+
+def _clear_memos() -> None:
+    library._record_memo.clear()
+    library._config_memo.clear()
+    bayes._ROW_MEMOS.clear()
+
+
+def _fresh(config: dict[str, Any], runs: list[dict[str, Any]], seed: int) -> Any:
+    """The answer with every memo cold and private copies of the runs."""
+    _clear_memos()
+    return library.next_run(copy.deepcopy(config), copy.deepcopy(runs), seed)
+
+
+def test_warm_and_cold_memos_give_the_same_suggestions() -> None:
+    runs = _runs(40)
+    for seed in (1, 2):
+        cold = _fresh(CONFIG, runs, seed)
+        warm = library.next_run(CONFIG, runs, seed)
+        again = library.next_run(CONFIG, runs, seed)
+        assert cold == warm == again
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda run: run["config"].__setitem__("lr", 0.05),
+        lambda run: run["config"].__setitem__("opt", True),  # was 1: equal, not the same
+        lambda run: run.__setitem__("state", "failed"),
+        lambda run: run["summary"].__setitem__("loss", -100.0),
+        lambda run: run["history"][0].__setitem__("loss", -100.0),
+        lambda run: run["config"].pop("layers"),
+    ],
+    ids=["config value", "1 to True", "state", "summary", "history record", "missing key"],
+)
+def test_a_run_changed_in_place_is_read_afresh(change: Any) -> None:
+    runs = _runs(30, seed=3)
+    runs[5]["config"]["opt"] = 1
+    library.next_run(CONFIG, runs, 4)  # memoise every run as it is
+    change(runs[5])
+    runs[5]["summary"] = dict(runs[5]["summary"])  # (a new dict or the same: both are read)
+    assert library.next_run(CONFIG, runs, 4) == _fresh(CONFIG, runs, 4)
+
+
+def test_memoised_records_are_what_to_run_record_builds() -> None:
+    runs = _runs(5)
+    space = parse_config(CONFIG).space
+    expected = [library.to_run_record(space, copy.deepcopy(r)) for r in runs]
+    for _ in range(2):
+        assert library._records(space, runs) == expected
+
+
+def test_a_memoised_record_does_not_share_the_callers_objects() -> None:
+    runs = _runs(3)
+    space = parse_config(CONFIG).space
+    record = library._records(space, runs)[0]
+    runs[0]["config"]["lr"] = 0.09
+    runs[0]["history"].append({"loss": -1.0, "_step": 1})
+    assert record.params["lr"] != 0.09
+    assert len(record.history) == 1
+
+
+def test_runs_that_are_not_plain_data_are_still_read_every_time() -> None:
+    runs: list[Any] = _runs(12)
+    runs[0]["config"]["lr"] = np.float64(0.001)  # marshal cannot write it: never memoised
+    space = parse_config(CONFIG).space
+    record = RunRecord("rec", {"lr": 0.01, "opt": "sgd", "layers": 2}, "finished",
+                       {"loss": 1.0}, [])
+    runs.append(record)
+    records = library._records(space, runs)
+    assert records[-1] is record
+    assert records[0].params["lr"] == 0.001
+    runs[0]["config"]["lr"] = np.float64(0.002)
+    assert library._records(space, runs)[0].params["lr"] == 0.002
+
+
+def test_duplicate_ids_are_still_refused_when_memoised() -> None:
+    runs = _runs(3)
+    library.next_run(CONFIG, runs, 0)
+    with pytest.raises(library.EngineInputError, match=r"runs\[3\]\.id: 'r1'"):
+        library.next_run(CONFIG, [*runs, copy.deepcopy(runs[1])], 0)
+
+
+def test_a_config_changed_in_place_is_parsed_afresh() -> None:
+    config = copy.deepcopy(CONFIG)
+    runs = _runs(20)
+    library.next_run(config, runs, 0)
+    config["parameters"]["layers"] = {"min": 20, "max": 30}
+    assert 20 <= library.next_run(config, runs, 0)["layers"] <= 30
+
+
+# ------------------------------------------------------------------ bayes' encoded-row memo
+
+
+def _encode_all(parameters: dict[str, Any], params: list[dict[str, Any]]) -> list[Any]:
+    enc = bayes.SpaceEncoding(parse_config({**NESTED, "parameters": parameters}).space)
+    memo = bayes._row_memo(enc.space)
+    return [bayes._encoded(enc, memo, p) for p in params]
+
+
+def test_remembered_rows_equal_fresh_encodings_and_change_with_their_params() -> None:
+    parameters = NESTED["parameters"]
+    enc = bayes.SpaceEncoding(parse_config(NESTED).space)
+    params = [{"x": 0.25, "net": {"width": 16, "drop": 0.1}},
+              {"x": 0.5, "net": {"width": 64, "drop": 0.1}},  # not in the space
+              {"x": 0.75}]                                     # incomplete
+    bayes._ROW_MEMOS.clear()
+    first = _encode_all(parameters, params)
+    assert first[0][0] == enc.encode_nested(params[0])
+    assert first[0][1] == bayes._key(np.array(enc.encode_nested(params[0])))
+    assert first[1] == first[2] == (None, None)
+    assert _encode_all(parameters, params) == first
+    params[0]["net"]["width"] = 32  # nested, in place
+    params[1]["net"]["width"] = 8
+    params[2]["net"] = {"width": 8, "drop": 0.0}
+    rows = _encode_all(parameters, params)
+    assert [row[0] for row in rows] == [enc.encode_nested(p) for p in params]
+
+
+def test_a_large_sweep_suggests_the_same_with_its_memos_warm_or_cold() -> None:
+    config = parse_config(CONFIG)
+    runs = [library.to_run_record(config.space, r) for r in _runs(bayes.FAST_SEARCH_AFTER + 30)]
+    _clear_memos()
+    bayes._FIT_MEMO.clear()
+    cold = bayes.suggest(config, runs, 11)
+    assert bayes.suggest(config, runs, 11) == cold
+    rebuilt = [RunRecord(r.id, copy.deepcopy(r.params), r.state, r.summary, r.history)
+               for r in runs]
+    assert bayes.suggest(config, rebuilt, 11) == cold
+
+
+def test_a_numpy_value_never_shares_a_memo_entry_with_the_bytes_marshal_writes_for_it() -> None:
+    space = parse_config(CONFIG).space
+    as_bytes = _runs(1)
+    as_bytes[0]["config"]["lr"] = np.float64(0.001).tobytes()
+    assert library._records(space, as_bytes)[0].params["lr"] == np.float64(0.001).tobytes()
+    as_numpy = _runs(1)
+    as_numpy[0]["config"]["lr"] = np.float64(0.001)
+    assert library._records(space, as_numpy)[0].params["lr"] == 0.001
+    assert library._records(space, as_bytes)[0].params["lr"] == np.float64(0.001).tobytes()
