@@ -231,7 +231,6 @@ def _records(space: SearchSpace, runs: Any) -> list[RunRecord]:
         memo = {}
         _memo_put(_record_memo, space, memo, _MEMO_CONFIGS)
     records: list[RunRecord] = []
-    seen: dict[str, int] = {}
     for i, run in enumerate(runs):
         key = _content_key(run) if type(run) is dict else None
         record = None if key is None else memo.get(key)
@@ -243,12 +242,16 @@ def _records(space: SearchSpace, runs: Any) -> list[RunRecord]:
                 _memo_put(memo, key, record, _MEMO_RECORDS)
             else:
                 record = to_run_record(space, run, f"runs[{i}]")
-        if record.id in seen:
-            raise EngineInputError(
-                f"runs[{i}].id: {record.id!r} is also the id of runs[{seen[record.id]}]"
-            )
-        seen[record.id] = i
         records.append(record)
+    ids = [record.id for record in records]
+    if len(set(ids)) < len(ids):
+        seen: dict[str, int] = {}
+        for i, run_id in enumerate(ids):
+            if run_id in seen:
+                raise EngineInputError(
+                    f"runs[{i}].id: {run_id!r} is also the id of runs[{seen[run_id]}]"
+                )
+            seen[run_id] = i
     return records
 
 

@@ -12,7 +12,6 @@ the positions of its logged values in the run's history, not ``_step`` numbers.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from numbers import Real
 from typing import Any, Final
@@ -68,13 +67,6 @@ def metric_history(run: RunRecord, name: str) -> list[float]:
     return [float(r[name]) for r in run.history if name in r and is_metric_value(r[name])]
 
 
-def _best(values: Iterable[float], goal: str) -> float | None:
-    values = list(values)
-    if not values:
-        return None
-    return max(values) if goal == MAXIMIZE else min(values)
-
-
 def best_value(run: RunRecord, name: str, goal: str) -> float | None:
     """The best finite value of ``name`` over the run's history and summary, per ``goal``.
 
@@ -82,11 +74,20 @@ def best_value(run: RunRecord, name: str, goal: str) -> float | None:
     judged by its peak, which matches users who keep the best checkpoint. None when the run
     never logged a finite value.
     """
-    values = metric_history(run, name)
+    # One pass, no lists: bayes reads every run's best value for every suggestion.
+    maximize = goal == MAXIMIZE
+    best: float | None = None
+    for record in run.history:
+        if name in record and is_metric_value(record[name]):
+            value = float(record[name])
+            if best is None or (value > best if maximize else value < best):
+                best = value
     last: Any = run.summary.get(name)
     if is_metric_value(last):
-        values.append(float(last))
-    return _best(values, goal)
+        value = float(last)
+        if best is None or (value > best if maximize else value < best):
+            best = value
+    return best
 
 
 def final_value(run: RunRecord, name: str) -> float | None:

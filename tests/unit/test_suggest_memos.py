@@ -150,7 +150,7 @@ def test_remembered_rows_equal_fresh_encodings_and_change_with_their_params() ->
               {"x": 0.75}]                                     # incomplete
     bayes._ROW_MEMOS.clear()
     first = _encode_all(parameters, params)
-    assert first[0][0] == enc.encode_nested(params[0])
+    assert first[0][0] == np.array(enc.encode_nested(params[0])).tobytes()
     assert first[0][1] == bayes._key(np.array(enc.encode_nested(params[0])))
     assert first[1] == first[2] == (None, None)
     assert _encode_all(parameters, params) == first
@@ -158,7 +158,7 @@ def test_remembered_rows_equal_fresh_encodings_and_change_with_their_params() ->
     params[1]["net"]["width"] = 8
     params[2]["net"] = {"width": 8, "drop": 0.0}
     rows = _encode_all(parameters, params)
-    assert [row[0] for row in rows] == [enc.encode_nested(p) for p in params]
+    assert [row[0] for row in rows] == [np.array(enc.encode_nested(p)).tobytes() for p in params]
 
 
 def test_a_large_sweep_suggests_the_same_with_its_memos_warm_or_cold() -> None:

@@ -1,0 +1,62 @@
+"""The search bayes uses past FAST_SEARCH_AFTER modelled runs: same posterior, sound ascent."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from controller.core import _gp, bayes
+from controller.core.config import parse_config
+
+
+def _gp_on(n: int, d: int, seed: int, noise: float) -> _gp.GaussianProcess:
+    rng = np.random.default_rng(seed)
+    x = rng.random((n, d))
+    y = np.sin(5.0 * x).sum(1)
+    y = (y - y.mean()) / y.std()
+    hp = _gp.Hyperparameters(rng.uniform(0.1, 2.0, d), 1.3, noise)
+    return _gp.GaussianProcess(x, y, np.arange(d), hp, y_mean=0.0, y_scale=1.0)
+
+
+@pytest.mark.parametrize(("n", "noise"), [(128, 1e-6), (128, 1e-2), (40, 1e-4), (200, 1e-6)])
+def test_the_explicit_inverse_posterior_is_the_posterior(n: int, noise: float) -> None:
+    gp = _gp_on(n, 5, n, noise)
+    fast = _gp.ExplicitInverseGP.of(gp)
+    xs = np.vstack([np.random.default_rng(1).random((300, 5)), gp.x[:20]])  # incl. data points
+    for got, want in zip(fast.predict(xs), gp.predict(xs), strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-9)
+    for got, want in zip(fast.predict_with_grad(xs), gp.predict_with_grad(xs), strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-8)
+    np.testing.assert_array_equal(fast.column_scales, gp.column_scales)
+
+
+def test_the_explicit_inverse_leaves_the_gp_it_was_made_from_alone() -> None:
+    gp = _gp_on(30, 3, 0, 1e-3)
+    before = gp.predict(gp.x)
+    _gp.ExplicitInverseGP.of(gp)
+    assert type(gp) is _gp.GaussianProcess
+    for a, b in zip(before, gp.predict(gp.x), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_line_ascent_only_moves_numeric_columns_and_only_uphill() -> None:
+    config = parse_config(
+        {
+            "method": "bayes",
+            "metric": {"name": "loss", "goal": "minimize"},
+            "parameters": {"x": {"min": 0.0, "max": 1.0}, "c": {"values": ["a", "b"]}},
+        }
+    )
+    enc = bayes.SpaceEncoding(config.space)
+    rng = np.random.default_rng(2)
+    xs = enc.canonical(enc.random(rng, 120))
+    ys = np.abs(xs[:, 0] - 0.3) + xs[:, 1]
+    hp = _gp.Hyperparameters(np.ones(2) * 0.3, 1.0, 1e-4)
+    gp = _gp.GaussianProcess(xs, (ys - ys.mean()) / ys.std(), enc.groups, hp)
+    acq = bayes._Acquisition(_gp.ExplicitInverseGP.of(gp), float(gp.predict(xs)[0].min()))
+    starts = enc.canonical(enc.random(rng, 6))
+    out = bayes._line_ascent(enc, acq, starts)
+    assert np.all(acq(out) >= acq(starts))
+    assert np.any(acq(out) > acq(starts) + 1e-6)
+    np.testing.assert_array_equal(out[:, 1:], starts[:, 1:])
+    assert np.all((out >= 0.0) & (out <= 1.0))
