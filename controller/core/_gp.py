@@ -128,6 +128,23 @@ def _matern_dr2_factor(r2: np.ndarray, signal: float) -> np.ndarray:
     return signal * (5.0 / 3.0) * (1.0 + _SQRT5 * r) * np.exp(-_SQRT5 * r)
 
 
+def _matern_with_factor(r2: np.ndarray, signal: float) -> tuple[np.ndarray, np.ndarray]:
+    """``(_matern(r2, signal), _matern_dr2_factor(r2, signal))`` with one square root and one
+    exponential for both (the same operations in the same order, so the same values)."""
+    r = np.sqrt(r2)
+    decay = np.multiply(r, -_SQRT5)
+    np.exp(decay, out=decay)
+    linear = np.multiply(r, _SQRT5, out=r)
+    linear += 1.0
+    factor = (signal * (5.0 / 3.0)) * linear
+    factor *= decay
+    k = linear
+    k += (5.0 / 3.0) * r2
+    k *= signal
+    k *= decay
+    return k, factor
+
+
 def _cholesky(k: np.ndarray) -> tuple[np.ndarray, bool]:
     jitter = 0.0
     eye = np.eye(k.shape[0])
@@ -292,8 +309,7 @@ class GaussianProcess:
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Mean, variance and their gradients with respect to ``xs`` (shape (m, d))."""
         r2 = _sqdist_to(xs, self._col_ls, self._x_scaled, self._x_norms)
-        ks = _matern(r2, self.hp.signal)
-        a = _matern_dr2_factor(r2, self.hp.signal)  # (m, n)
+        ks, a = _matern_with_factor(r2, self.hp.signal)  # a: (m, n)
         mean = ks @ self._alpha
         kinv_ks = scipy.linalg.cho_solve(self._factor, ks.T, check_finite=False)  # (n, m)
         var = self.hp.signal - (ks * kinv_ks.T).sum(1)
@@ -343,8 +359,7 @@ class ExplicitInverseGP(GaussianProcess):
         self, xs: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         r2 = _sqdist_to(xs, self._col_ls, self._x_scaled, self._x_norms)
-        ks = _matern(r2, self.hp.signal)
-        a = _matern_dr2_factor(r2, self.hp.signal)
+        ks, a = _matern_with_factor(r2, self.hp.signal)
         kinv_ks = ks @ self._k_inv  # (m, n); K^-1 is symmetric
         var = self.hp.signal - np.einsum("ij,ij->i", ks, kinv_ks)
         inv_l2 = 1.0 / self._col_ls**2
@@ -358,8 +373,10 @@ class ExplicitInverseGP(GaussianProcess):
 def log_h(z: np.ndarray) -> np.ndarray:
     """log(phi(z) + z * Phi(z)), accurate for very negative z (Ament et al., 2023)."""
     z = np.asarray(z, dtype=float)
-    out = np.empty_like(z)
     upper = z > -1.0
+    if upper.all():  # (the same arithmetic as below, without the masking)
+        return np.asarray(np.log(np.exp(-0.5 * z * z - _LOG_2PI_HALF) + z * scipy.special.ndtr(z)))
+    out = np.empty_like(z)
     zu = z[upper]
     out[upper] = np.log(np.exp(-0.5 * zu * zu - _LOG_2PI_HALF) + zu * scipy.special.ndtr(zu))
     lower = ~upper

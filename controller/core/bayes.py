@@ -596,13 +596,17 @@ def _categorical_moves(enc: SpaceEncoding, acq: _Acquisition, xs: np.ndarray) ->
 
 # --------------------------------------------------------------------------- large-sweep search
 
-LARGE_RANDOM_CANDIDATES = 256
-LARGE_LOCAL_CANDIDATES = 256
-"""The candidate screen of a large sweep (half the small one's: each candidate costs a kernel
-row against up to :data:`MAX_GP_POINTS` points, and the screen was a third of a suggestion)."""
+LARGE_RANDOM_CANDIDATES = 192
+LARGE_LOCAL_CANDIDATES = 192
+"""The candidate screen of a large sweep (3/8 of the small one's: each candidate costs a
+kernel row and a variance product against up to :data:`MAX_GP_POINTS` points, and the screen
+was a third of a suggestion). Enough to seed the ascent: on captured acquisitions of 6 bench
+problems at 100-1,000 runs, the search reaches L-BFGS-B's best log EI within 0.03 or better."""
+LARGE_POOL = 16
+"""Screened candidates kept as fallbacks next to the refined points (the small search: 64)."""
 LARGE_STARTS = 8
 """Starts of a large sweep's ascent: batched, so twice the small search's cost almost nothing."""
-LINE_STEPS = np.array([0.003, 0.01, 0.03, 0.1, 0.3, 1.0])
+LINE_STEPS = np.array([0.003, 0.015, 0.07, 0.3, 1.0])
 """Step lengths tried at once along the gradient by :func:`_line_ascent`, in length scales."""
 LINE_ROUNDS = 6
 
@@ -739,7 +743,7 @@ def _maximise(
             # Categorical moves change the landscape of the numeric columns: refine once more.
             refined = _local_numeric(enc, acq, _categorical_moves(enc, acq, refined))
             refined = _categorical_moves(enc, acq, refined)
-    pool = enc.canonical(np.vstack([refined, candidates[order[:64]]]))
+    pool = enc.canonical(np.vstack([refined, candidates[order[: LARGE_POOL if fast else 64]]]))
     pool_values = acq(pool)
     pool_order = np.argsort(-pool_values, kind="stable")
     ok = allowed(pool[pool_order])
