@@ -471,16 +471,50 @@ def _restart(work: Path, db: Path) -> float:
     return seconds
 
 
-def replay_and_restart(events: int, work: Path, repeats: int) -> dict[str, Any]:
-    """Build a log of ``events`` events, then time replay and restarts, each in a new process.
+def _build_or_reuse(events: int, db: Path) -> dict[str, Any]:
+    """The log to measure: built at ``db``, or reused when ``db`` holds one built earlier with
+    the same size (its build figures are kept beside it in ``<db>.build.json``). A reused log
+    has its snapshots dropped, so every run starts without one."""
+    import sqlite3
+
+    info = db.with_name(db.name + ".build.json")
+    if db.exists() and info.exists():
+        build = dict(json.loads(info.read_text()))
+        if build.get("events") == events:
+            with sqlite3.connect(db) as conn:
+                conn.execute("DELETE FROM snapshots")
+            build["reused"] = True
+            print(f"  reusing the {events:,}-event log {db}", flush=True)
+            return build
+        raise RuntimeError(f"{db} holds a log of {build.get('events')} events, not {events}")
+    if db.exists():
+        raise RuntimeError(f"{db} exists but was not built by this benchmark; give a new path")
+    build = _replay_tool("build", str(db), "--events", str(events))
+    info.write_text(json.dumps(build) + "\n")
+    return build
+
+
+def _snapshot_bytes(db: Path) -> int | None:
+    import sqlite3
+
+    with sqlite3.connect(db) as conn:
+        row = conn.execute(
+            "SELECT length(data) FROM snapshots ORDER BY seq DESC LIMIT 1").fetchone()
+    return int(row[0]) if row else None
+
+
+def replay_and_restart(events: int, work: Path, repeats: int,
+                       replay_db: Path | None = None) -> dict[str, Any]:
+    """Build a log of ``events`` events (or reuse ``replay_db``), then time replay and
+    restarts, each in a new process.
 
     Order matters: the log starts without a snapshot; the first graceful stop of
     ``controller serve`` writes one, and the later opens use it.
     """
-    db = work / "replay.db"
+    db = replay_db or work / "replay.db"
     empty = work / "empty.db"
     out: dict[str, Any] = {"events": events}
-    out["build"] = _replay_tool("build", str(db), "--events", str(events))
+    out["build"] = _build_or_reuse(events, db)
     print(f"  built {events:,} events in {out['build']['build_seconds']:.1f} s", flush=True)
     # Reference: what a restart costs with nothing to replay (interpreter, imports, bind).
     out["restart_empty_seconds"] = [_restart(work, empty) for _ in range(repeats)]
@@ -489,10 +523,12 @@ def replay_and_restart(events: int, work: Path, repeats: int) -> dict[str, Any]:
     print(f"  replay without snapshot: {out['replay_no_snapshot']}", flush=True)
     snap = _replay_tool("open", str(db), "--snapshot")
     out["snapshot_write_seconds"] = snap["snapshot_write_seconds"]
+    out["snapshot_bytes"] = _snapshot_bytes(db)
     out["replay_with_snapshot"] = [_replay_tool("open", str(db)) for _ in range(repeats)]
     out["restart_with_snapshot_seconds"] = [_restart(work, db) for _ in range(repeats)]
     print(f"  replay with snapshot: {out['replay_with_snapshot']}", flush=True)
-    out["db_bytes"] = sum(p.stat().st_size for p in work.glob("replay.db*"))
+    out["db_bytes"] = sum(p.stat().st_size for p in db.parent.glob(db.name + "*")
+                          if not p.name.endswith((".json", ".lock")))
     med = statistics.median
     out["replay_seconds"] = med(r["open_seconds"] for r in out["replay_no_snapshot"])
     out["floor_seconds"] = med(r["floor_seconds"] for r in out["replay_no_snapshot"])
@@ -531,7 +567,8 @@ def _replay_markdown(r: dict[str, Any]) -> list[str]:
         f"| **replay / floor** | **{bench.fmt(r['replay_over_floor'])}x** | |",
         f"| replay from a snapshot at the end of the log | "
         f"{bench.fmt(r['replay_with_snapshot_seconds'])} | |",
-        f"| writing that snapshot | {bench.fmt(r['snapshot_write_seconds'])} | |",
+        f"| writing that snapshot | {bench.fmt(r['snapshot_write_seconds'])} | "
+        + (f"{r['snapshot_bytes'] / 1e6:.0f} MB of JSON |" if r.get("snapshot_bytes") else "|"),
         f"| restart `controller serve` to first answer, empty log | "
         f"{bench.fmt(rs['empty_log'])} | (reference: interpreter + imports) |",
         f"| restart to first answer, no snapshot | {bench.fmt(rs['no_snapshot'])} | |",
@@ -540,16 +577,25 @@ def _replay_markdown(r: dict[str, Any]) -> list[str]:
     ]
 
 
+def _measured_line(what: str, part: dict[str, Any], flag: str) -> str:
+    m = part.get("measured") or {}
+    env = m.get("environment") or {}
+    wall = m.get("wall_seconds")
+    return (f"{what} measured {m.get('finished_at')} with `python -m bench controller"
+            f"{' --quick' if m.get('quick') else ''} {flag}`"
+            + (f" ({wall:.0f} s wall)" if wall is not None else "")
+            + f", {bench.code_note(env)}.")
+
+
 def markdown(report: dict[str, Any]) -> str:
-    s = report["settings"]
-    lines = [
-        "# Controller: throughput, replay, restart",
-        "",
-        f"Measured {s['finished_at']} with `python -m bench controller"
-        f"{' --quick' if s['quick'] else ''}` ({s['wall_seconds']:.0f} s wall). "
-        f"{bench.code_note(report['environment'])}.",
-        "",
-    ]
+    lines = ["# Controller: throughput, replay, restart", ""]
+    if report.get("throughput"):
+        lines.append(_measured_line("Throughput", report["throughput"], "--skip-replay"))
+    if report.get("replay"):
+        lines.append(_measured_line("Replay and restart", report["replay"],
+                                    "--skip-throughput"))
+    lines += ["Each part is measured on its own (two invocations); a run that skips a part keeps "
+              "the earlier figures of that part. Shared 2-core machine.", ""]
     t = report.get("throughput")
     if t:
         lines += [
@@ -619,8 +665,35 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--skip-throughput", action="store_true")
     p.add_argument("--skip-replay", action="store_true")
     p.add_argument("--keep", action="store_true", help="keep the work directory (logs, dbs)")
+    p.add_argument("--replay-db", metavar="PATH",
+                   help="build the replay log here once and reuse it in later runs (its "
+                        "snapshots are dropped at each start); default: a new one per run")
     p.add_argument("--out", help="output directory (default bench/results[/quick])")
     return p.parse_args(argv)
+
+
+def _earlier_parts(path: Path) -> dict[str, dict[str, Any]]:
+    """The parts (``throughput``, ``replay``) of the results file at ``path``, each with the
+    ``measured`` note saying when and on which code: a run that skips a part keeps that part
+    as it was measured, rather than dropping it."""
+    if not path.exists():
+        return {}
+    old = json.loads(path.read_text())
+    parts: dict[str, dict[str, Any]] = {}
+    for name in ("throughput", "replay"):
+        part = old.get(name)
+        if not part:
+            continue
+        if "measured" not in part:  # a file written before parts carried their own note
+            settings = old.get("settings", {})
+            env = old.get("environment_replay" if name == "replay" else "environment")
+            note = settings.get("parts", {}).get(name, settings)
+            part = {**part, "measured": {"finished_at": note.get("finished_at"),
+                                         "wall_seconds": note.get("wall_seconds"),
+                                         "quick": note.get("quick", False),
+                                         "environment": env or old.get("environment", {})}}
+        parts[name] = part
+    return parts
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -630,29 +703,35 @@ def main(argv: list[str] | None = None) -> int:
     rounds = args.rounds or (1 if args.quick else 3)
     events = args.events or (100_000 if args.quick else 1_000_000)
     out_dir = bench.results_dir(args.quick, args.out)
-    started = time.monotonic()
-    report: dict[str, Any] = {"benchmark": "controller"}
+    report: dict[str, Any] = {"benchmark": "controller",
+                              **_earlier_parts(out_dir / "controller.json")}
     failed = False
+
+    def note(started: float) -> dict[str, Any]:
+        return {"finished_at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+                "wall_seconds": time.monotonic() - started, "quick": args.quick,
+                "environment": environment}
+
     with _workdir(args.keep) as work:
         if args.keep:
             print(f"controller bench: work directory {work}", flush=True)
         if not args.skip_throughput:
             print(f"controller bench: throughput, {args.clients} agents", flush=True)
+            started = time.monotonic()
             report["throughput"] = throughput(args.clients, seconds, args.warmup, rounds, work)
+            report["throughput"]["measured"] = note(started)
             failed = failed or bool(report["throughput"]["missing"])
         if not args.skip_replay:
             print(f"controller bench: replay and restart, {events:,} events", flush=True)
+            started = time.monotonic()
             try:
-                report["replay"] = replay_and_restart(events, work, repeats=1 if args.quick else 3)
+                report["replay"] = replay_and_restart(
+                    events, work, repeats=1 if args.quick else 3,
+                    replay_db=Path(args.replay_db).resolve() if args.replay_db else None)
             except (ImportError, AttributeError, RuntimeError, subprocess.SubprocessError) as exc:
                 report["replay"] = {"error": f"{type(exc).__name__}: {exc}"}
                 failed = True
-    report["settings"] = {
-        "quick": args.quick,
-        "wall_seconds": time.monotonic() - started,
-        "finished_at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-    }
-    report["environment"] = environment
+            report["replay"]["measured"] = note(started)
     bench.write_json(out_dir / "controller.json", report)
     (out_dir / "controller.md").write_text(markdown(report) + "\n")
     print(markdown(report))

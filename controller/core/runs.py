@@ -35,7 +35,11 @@ class RunRecord:
 
     ``params`` is the run's config as nested dicts (what the program received); ``summary``
     holds the last value of each metric; ``history`` is every logged record in order, each
-    with a ``_step``.
+    with a ``_step``. ``metric_values`` maps a metric name to its finite values in logging
+    order, and ``best`` a metric's best finite value, for a caller that keeps those instead
+    of the whole history (the controller keeps no records, only its sweep metric's best, and
+    its values for hyperband): where a name is in them, the helpers below read it from there,
+    and ``history`` need not hold that metric.
     """
 
     id: str
@@ -43,6 +47,8 @@ class RunRecord:
     state: str
     summary: dict[str, Any] = field(default_factory=dict)
     history: list[dict[str, Any]] = field(default_factory=list)
+    metric_values: dict[str, list[float]] = field(default_factory=dict)
+    best: dict[str, float] = field(default_factory=dict)
 
 
 def is_metric_value(value: Any) -> bool:
@@ -59,11 +65,16 @@ def is_metric_value(value: Any) -> bool:
 
 def reported_metric(run: RunRecord, name: str) -> bool:
     """True if the run logged ``name`` at all, finite or not (a ``NaN`` loss counts here)."""
-    return name in run.summary or any(name in record for record in run.history)
+    return (name in run.summary or name in run.best or bool(run.metric_values.get(name))
+            or any(name in record for record in run.history))
 
 
 def metric_history(run: RunRecord, name: str) -> list[float]:
-    """The run's finite values of ``name`` in logging order: index i is iteration i + 1."""
+    """The run's finite values of ``name`` in logging order: index i is iteration i + 1.
+    A new list (callers may change it)."""
+    kept = run.metric_values.get(name)
+    if kept is not None:
+        return list(kept)
     return [float(r[name]) for r in run.history if name in r and is_metric_value(r[name])]
 
 
@@ -77,11 +88,18 @@ def best_value(run: RunRecord, name: str, goal: str) -> float | None:
     # One pass, no lists: bayes reads every run's best value for every suggestion.
     maximize = goal == MAXIMIZE
     best: float | None = None
-    for record in run.history:
-        if name in record and is_metric_value(record[name]):
-            value = float(record[name])
-            if best is None or (value > best if maximize else value < best):
-                best = value
+    if name in run.best:
+        best = run.best[name]
+    elif name in run.metric_values:
+        kept = run.metric_values[name]
+        if kept:
+            best = max(kept) if maximize else min(kept)
+    else:
+        for record in run.history:
+            if name in record and is_metric_value(record[name]):
+                value = float(record[name])
+                if best is None or (value > best if maximize else value < best):
+                    best = value
     last: Any = run.summary.get(name)
     if is_metric_value(last):
         value = float(last)
@@ -91,7 +109,8 @@ def best_value(run: RunRecord, name: str, goal: str) -> float | None:
 
 
 def final_value(run: RunRecord, name: str) -> float | None:
-    """The summary value of ``name`` if finite, else the last finite logged one, else None."""
+    """The summary value of ``name`` if finite, else the last finite logged one, else None
+    (from the history or ``metric_values``; ``best`` alone cannot say)."""
     last: Any = run.summary.get(name)
     if is_metric_value(last):
         return float(last)

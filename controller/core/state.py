@@ -1,7 +1,8 @@
 """The controller's state: a pure fold over its events.
 
-``State`` holds sweeps, runs (with their metric history and derived summary), agents and each
-grid sweep's bookkeeping (cursor, points to re-serve, points held by running runs). It changes
+``State`` holds sweeps, runs (with what their metrics imply: the summary, the best value, the
+sweep metric's values), agents and each grid sweep's bookkeeping (cursor, points to re-serve,
+points held by running runs). It changes
 only through :func:`apply`, one event at a time, in log order; nothing here reads a clock, draws
 a random number or touches a file, so folding the same events always gives an equal state, and
 folding the first ``n`` events gives the state the controller had at sequence number ``n``.
@@ -9,6 +10,12 @@ folding the first ``n`` events gives the state the controller had at sequence nu
 ``apply`` mutates the State it is given (a persistent structure would cost too much when a
 million metric events are replayed); callers that need an older state fold a prefix again or
 load a snapshot (:meth:`State.to_json` / :meth:`State.from_json`, plain JSON, never pickle).
+
+The metric records themselves are not in the State: they are in the log, once, and are read
+from it per run when asked for (the store indexes them by run). The State keeps only what
+decisions and views need, so it stays small enough to snapshot and load in well under a second
+for a million events: per run the record count, the last value of every metric (the summary),
+the best value of the sweep's metric and its finite values in order (hyperband's iterations).
 
 The query helpers at the end (``next_grid_index``, ``finish_reason``, ...) are the pure half of
 the controller's decisions: the service asks them what to do and records the answer as events.
@@ -18,12 +25,14 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-from typing import Any
+import operator
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, fields
+from typing import Any, Protocol
 
 from controller.core import events as ev
 from controller.core.errors import OpensweepError
+from controller.core.runs import is_metric_value
 
 SWEEP_RUNNING = "running"
 SWEEP_PAUSED = "paused"
@@ -45,9 +54,7 @@ AGENT_ACTIVE = "active"
 AGENT_LOST = "lost"
 AGENT_LEFT = "left"
 
-_NUMBER = (int, float)
-
-SNAPSHOT_FORMAT = 1
+SNAPSHOT_FORMAT = 2
 """Bump when the shape of State changes; a snapshot of another format is ignored (full replay)."""
 
 
@@ -65,8 +72,11 @@ class EventOrderError(OpensweepError):
 
 @dataclass
 class Run:
-    """One run. ``history[i]`` is the i-th metric record's values plus ``"_step"``;
-    ``metric_seqs[i]``/``metric_times[i]`` its agent seq and read time."""
+    """One run. ``metric_count`` records were stored for it (the records are in the log);
+    ``summary`` is the last value of every metric it logged; ``best_metric`` the best finite
+    value of the sweep's metric per its goal; ``metric_values`` all those finite values in
+    logging order (value i is hyperband's iteration i + 1), kept only when the sweep has
+    ``early_terminate`` (:attr:`Sweep.tracks_iterations`): nothing else needs them."""
 
     id: str
     sweep_id: str
@@ -84,9 +94,8 @@ class Run:
     reason: str = ""
     stop_reason: str | None = None
     next_metric_seq: int = 0
-    history: list[dict[str, Any]] = field(default_factory=list)
-    metric_seqs: list[int] = field(default_factory=list)
-    metric_times: list[float] = field(default_factory=list)
+    metric_count: int = 0
+    metric_values: list[float] = field(default_factory=list)
     summary: dict[str, float] = field(default_factory=dict)
     best_metric: float | None = None
 
@@ -98,7 +107,8 @@ class Sweep:
     Grid bookkeeping: ``grid_cursor`` is the lowest index never handed out; ``grid_retry`` the
     points to hand out again (their first run failed or crashed), oldest first;
     ``grid_retried`` every point ever put in ``grid_retry`` (each is re-served once at most);
-    ``grid_held`` point -> the running run holding it.
+    ``grid_held`` point -> the running run holding it. ``tracks_iterations``: the config has
+    ``early_terminate``, so its runs keep their metric values in order (hyperband's input).
     """
 
     id: str
@@ -124,6 +134,7 @@ class Sweep:
     grid_retried: set[int] = field(default_factory=set)
     grid_held: dict[int, str] = field(default_factory=dict)
     agent_ids: list[str] = field(default_factory=list)
+    tracks_iterations: bool = False
 
 
 @dataclass
@@ -176,11 +187,14 @@ class State:
         """A JSON-safe dict from which :meth:`from_json` rebuilds an equal State.
 
         Every container the fold mutates is copied (shallowly), so the dict can be serialised
-        later, or in another thread, while events keep being applied to this State."""
+        later, or in another thread, while events keep being applied to this State. Runs (the
+        bulk: one per run ever made) are lists of their field values in ``run_fields`` order,
+        not dicts: half the text, and rebuilt positionally."""
         return {
             "format": SNAPSHOT_FORMAT,
             "seq": self.seq,
             "sweeps": [_sweep_to_json(s) for s in self.sweeps.values()],
+            "run_fields": list(_RUN_FIELDS),
             "runs": [_run_to_json(r) for r in self.runs.values()],
             "agents": [_agent_to_json(a) for a in self.agents.values()],
         }
@@ -190,13 +204,18 @@ class State:
         """The State of :meth:`to_json`; EventOrderError for another snapshot format."""
         if data.get("format") != SNAPSHOT_FORMAT:
             raise EventOrderError(f"snapshot format {data.get('format')!r} is not supported")
+        if data.get("run_fields") != list(_RUN_FIELDS):
+            raise EventOrderError(f"snapshot run fields {data.get('run_fields')!r} are not "
+                                  f"{list(_RUN_FIELDS)}")
         state = cls(seq=int(data["seq"]))
         for s in data["sweeps"]:
             sweep = Sweep(**{**s, "grid_retried": set(s["grid_retried"]), "grid_held": {
                 int(k): v for k, v in s["grid_held"].items()}})
             state.sweeps[sweep.id] = sweep
-        for r in data["runs"]:
-            state.runs[r["id"]] = Run(**r)
+        runs = state.runs
+        for values in data["runs"]:
+            run = Run(*values)
+            runs[run.id] = run
         for a in data["agents"]:
             state.agents[a["id"]] = Agent(**{**a, "running": set(a["running"])})
         return state
@@ -213,14 +232,18 @@ def _sweep_to_json(s: Sweep) -> dict[str, Any]:
     return out
 
 
-def _run_to_json(r: Run) -> dict[str, Any]:
-    out = dict(r.__dict__)
-    # Copies of what the fold mutates (shallow: history entries are never changed once
-    # appended), so the result stays the state at this seq while folding goes on.
-    out["history"] = list(r.history)
-    out["metric_seqs"] = list(r.metric_seqs)
-    out["metric_times"] = list(r.metric_times)
-    out["summary"] = dict(r.summary)
+_RUN_FIELDS = tuple(f.name for f in fields(Run))
+_RUN_VALUES = operator.attrgetter(*_RUN_FIELDS)
+_RUN_VALUES_AT = _RUN_FIELDS.index("metric_values")
+_RUN_SUMMARY_AT = _RUN_FIELDS.index("summary")
+
+
+def _run_to_json(r: Run) -> list[Any]:
+    out = list(_RUN_VALUES(r))
+    # Copies of what the fold mutates, so the result stays the state at this seq while
+    # folding goes on.
+    out[_RUN_VALUES_AT] = list(r.metric_values)
+    out[_RUN_SUMMARY_AT] = dict(r.summary)
     return out
 
 
@@ -254,16 +277,35 @@ def apply(state: State, event: ev.Event, data: dict[str, Any] | None = None) -> 
     state.seq += 1
 
 
-def fold_stored(state: State, rows: Iterable[tuple[str, int, float, dict[str, Any]]]) -> None:
+class LeanMetricsLogged(Protocol):
+    """A current-version ``MetricsLogged`` as a store may hand it to :func:`fold_stored`: its
+    ``run_id`` and ``records``, each record with ``seq`` and ``values`` attributes; the store
+    has checked that the event's fields are exactly the type's. Replay reads three of four
+    events in this shape, with nothing made for what the fold does not read."""
+
+    run_id: str
+    records: Sequence[Any]
+
+
+def fold_stored(state: State, rows: Iterable[tuple[str, int, float, Any]]) -> None:
     """Fold events as stored, ``(type, version, time, data)``, without making Event objects.
 
     Replay's hot path: a current-version row whose fields are exactly its type's goes straight
     to the handler (the same check ``events.decode`` makes, which is all it checks); anything
     else (an older version to upcast, a bad row) goes through ``events.decode`` and fails or
-    folds exactly as a decoded event would. EventDecodeError for a row that cannot be read."""
+    folds exactly as a decoded event would. ``data`` is a dict of the event's fields, or a
+    :class:`LeanMetricsLogged`. EventDecodeError for a row that cannot be read."""
     handlers = _HANDLERS
     fields = _FIELDSETS
     for type_name, version, time, data in rows:
+        if type(data) is not dict:
+            if type_name != _METRICS or version != ev.MetricsLogged.VERSION:
+                raise ev.EventDecodeError(f"{type_name} v{version}: not a dict of fields")
+            records = data.records
+            _fold_metrics(state, data.run_id, map(_SEQ_ATTR, records),
+                          map(_VALUES_ATTR, records))
+            state.seq += 1
+            continue
         known = fields.get(type_name)
         if known is None or version != known[0] or data.keys() != known[1]:
             event = ev.decode(type_name, version, time, data)
@@ -288,6 +330,7 @@ def _sweep_created(state: State, time: float, d: dict[str, Any]) -> None:
         metric_target=d["metric_target"],
         warnings=list(d["warnings"]),
         created_at=time,
+        tracks_iterations=isinstance(d["config"], dict) and "early_terminate" in d["config"],
     )
 
 
@@ -362,42 +405,77 @@ def _run_started(state: State, time: float, d: dict[str, Any]) -> None:
 
 
 def _metrics_logged(state: State, time: float, d: dict[str, Any]) -> None:
-    run = state.run(d["run_id"])
+    records = d["records"]
+    _fold_metrics(state, d["run_id"], map(_SEQ_KEY, records), map(_VALUES_KEY, records))
+
+
+def _fold_metrics(state: State, run_id: str, seqs: Iterable[int],
+                  values_of: Iterable[dict[str, Any]]) -> None:
+    """A MetricsLogged's records, as their seqs and values in order, into the run's summary.
+
+    Replay's hottest code (three of four events in a busy log): only what the State keeps is
+    touched; the records' steps and times stay in the log."""
+    run = state.run(run_id)
     sweep = state.sweeps[run.sweep_id]
     name = sweep.metric_name
     maximize = sweep.metric_goal == "maximize"
-    add_entry = run.history.append
-    add_seq = run.metric_seqs.append
-    add_time = run.metric_times.append
     update_summary = run.summary.update
+    add_value = run.metric_values.append if sweep.tracks_iterations else None
     best = run.best_metric
     next_seq = run.next_metric_seq
+    count = run.metric_count
     isfinite = math.isfinite
-    for record in d["records"]:
-        seq = record["seq"]
+    for seq, values in zip(seqs, values_of, strict=True):
         if seq < next_seq:
             continue
         next_seq = seq + 1
-        values = record["values"]
-        entry = values.copy()
-        entry["_step"] = record["step"]
-        add_entry(entry)
-        add_seq(seq)
-        add_time(record["time"])
+        count += 1
         update_summary(values)
         if name and name in values:
             value = values[name]
-            if isinstance(value, _NUMBER) and isfinite(value) and (
-                best is None or (value > best if maximize else value < best)
-            ):
-                best = value
+            # Floats (nearly every value) are checked inline; anything else as the engine does.
+            if (isfinite(value) if type(value) is float else is_metric_value(value)):
+                value = float(value)
+                if add_value is not None:
+                    add_value(value)
+                if best is None or (value > best if maximize else value < best):
+                    best = value
     run.next_metric_seq = next_seq
+    run.metric_count = count
     if best is not None and best != run.best_metric:
         run.best_metric = best
         current = sweep.best_metric
         if current is None or (best > current if maximize else best < current):
             sweep.best_metric = best
             sweep.best_run_id = run.id
+
+
+_SEQ_KEY = operator.itemgetter("seq")
+_VALUES_KEY = operator.itemgetter("values")
+_SEQ_ATTR = operator.attrgetter("seq")
+_VALUES_ATTR = operator.attrgetter("values")
+_METRICS = ev.MetricsLogged.TYPE
+
+
+def metric_records(events: Iterable[ev.MetricsLogged], from_seq: int = 0,
+                   limit: int | None = None) -> list[dict[str, Any]]:
+    """The records of one run's ``MetricsLogged`` events (in log order) that the fold counted,
+    with seq >= ``from_seq``, at most ``limit``: what the run's metrics are, read back from the
+    log, since the State keeps only their summary. The same rule as the fold: a record whose
+    seq is below one already counted is a re-send and is skipped."""
+    out: list[dict[str, Any]] = []
+    next_seq = 0
+    for event in events:
+        for record in event.records:
+            seq = record["seq"]
+            if seq < next_seq:
+                continue
+            next_seq = seq + 1
+            if seq >= from_seq:
+                if limit is not None and len(out) >= limit:
+                    return out
+                out.append(record)
+    return out
 
 
 def _run_stop_requested(state: State, time: float, d: dict[str, Any]) -> None:

@@ -22,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-import json
 import logging
 import secrets
 import string
@@ -37,7 +36,7 @@ from controller.core.config import SweepConfig, parse_config, parse_yaml
 from controller.core.errors import ConfigError, OpensweepError, Problem
 from controller.core.grid import Grid
 from controller.core.random_search import sample_random
-from controller.core.runs import RunRecord, is_metric_value
+from controller.core.runs import RunRecord
 from controller.core.state import (
     AGENT_ACTIVE,
     RUN_END_STATES,
@@ -56,11 +55,12 @@ from controller.core.state import (
     derive_seed,
     finish_reason,
     fold_stored,
+    metric_records,
     next_grid_index,
     run_id_for,
 )
 from controller.store import EventStore, StoreError, StoreFailedError
-from controller.store.eventlog import loads_exact, unreadable
+from controller.store.eventlog import dumps_exact, loads_exact, unreadable
 
 log = logging.getLogger("opensweep.controller")
 
@@ -146,7 +146,6 @@ class Controller:
         self._last_seen: dict[str, float] = {
             a.id: started for a in state.agents.values() if a.state == AGENT_ACTIVE
         }
-        self._metric_counts: dict[str, int] = {}
         self._snapshot_seq = state.seq
         self._snapshot_task: asyncio.Task[None] | None = None
         self._monitor: asyncio.Task[None] | None = None
@@ -192,7 +191,7 @@ class Controller:
         """Write a snapshot of the State as it is now; returns its seq."""
         seq = self.state.seq
         tree = self.state.to_json()  # a consistent copy; serialised off the event loop
-        data = await asyncio.to_thread(json.dumps, tree, separators=(",", ":"))
+        data = await asyncio.to_thread(dumps_exact, tree)
         await self.store.save_snapshot(seq, SNAPSHOT_FORMAT, self.clock(), data)
         self._snapshot_seq = max(self._snapshot_seq, seq)
         log.info("snapshot written at seq %d (%d bytes)", seq, len(data))
@@ -349,15 +348,24 @@ class Controller:
         return self.record(ev.SweepFinished(time=self.clock(), sweep_id=sweep.id, reason=reason))
 
     def run_records(self, sweep: Sweep, copy: bool = False) -> list[RunRecord]:
-        """The engine's view of a sweep's runs (``copy`` for use outside the event loop)."""
+        """The engine's view of a sweep's runs (``copy`` for use outside the event loop).
+
+        No records: the engine reads a run's metrics only through the summary, the sweep
+        metric's best and, for hyperband, its values in order, which is what the State keeps."""
         runs = self.state.runs
+        name = sweep.metric_name
+        tracks = sweep.tracks_iterations and bool(name)
         out = []
         for run_id in sweep.run_ids:
             run = runs[run_id]
-            history = list(run.history) if copy else run.history
             summary = dict(run.summary) if copy else run.summary
-            out.append(RunRecord(id=run.id, params=run.params, state=run.state,
-                                 summary=summary, history=history))
+            record = RunRecord(id=run.id, params=run.params, state=run.state, summary=summary)
+            if tracks:
+                record.metric_values[name] = (list(run.metric_values) if copy
+                                              else run.metric_values)
+            if name and run.best_metric is not None:
+                record.best[name] = run.best_metric
+            out.append(record)
         return out
 
     # ------------------------------------------------------------------ agents
@@ -564,35 +572,22 @@ class Controller:
         ordered = [fresh[s] for s in sorted(fresh)]
         sweep = self.state.sweeps[run.sweep_id]
         config = self.sweep_runtime(sweep.id).config
-        crossed = self._crosses_bracket(run, config, ordered)
+        before = len(run.metric_values)
         durable = self.record(ev.MetricsLogged(time=self.clock(), sweep_id=run.sweep_id,
                                                run_id=run_id, records=ordered))
-        if crossed:
+        if _crosses_bracket(config, before, len(run.metric_values)):
             self._early_terminate(sweep, config)
         finished = self._finish_if_done(sweep)
         return run.next_metric_seq, finished or durable
 
-    def _crosses_bracket(self, run: Any, config: SweepConfig,
-                         records: Sequence[dict[str, Any]]) -> bool:
-        """True when these records take the run's count of metric values past a hyperband
-        bracket. Stop decisions can only change then: a bracket's threshold moves only when a
-        run reaches it, and between brackets a run's own value can only improve (W&B's
-        non-strict rule uses its best so far; the strict one a value already logged). So the
-        engine is asked at each crossing, not on every batch (with 1,000 runs of 100 records
-        one question costs ~0.2 s)."""
-        settings = config.early_terminate
-        if settings is None or config.metric is None:
-            return False
-        name = config.metric.name
-        before = self._metric_counts.get(run.id)
-        if before is None:
-            before = sum(1 for h in run.history if is_metric_value(h.get(name)))
-        added = sum(1 for r in records if is_metric_value(r["values"].get(name)))
-        after = before + added
-        self._metric_counts[run.id] = after
-        if not added:
-            return False
-        return any(before < b <= after for b in hyperband.brackets_up_to(settings, after))
+    async def run_metrics(self, run_id: str, from_seq: int, limit: int) -> list[dict[str, Any]]:
+        """The run's metric records with seq >= ``from_seq`` (at most ``limit``), read from the
+        log once everything folded so far is durable (so an acknowledged record is there)."""
+        run = self.state.run(run_id)
+        await self.consistent()
+        events = await self.store.read_run_metrics(run.id)
+        return metric_records([e for e in events if isinstance(e, ev.MetricsLogged)],
+                              from_seq, limit)
 
     def _early_terminate(self, sweep: Sweep, config: SweepConfig) -> None:
         runs = self.state.runs
@@ -637,6 +632,19 @@ class Controller:
         return finished or durable
 
 
+def _crosses_bracket(config: SweepConfig, before: int, after: int) -> bool:
+    """True when a batch took a run's count of metric values from ``before`` past a hyperband
+    bracket. Stop decisions can only change then: a bracket's threshold moves only when a run
+    reaches it, and between brackets a run's own value can only improve (W&B's non-strict rule
+    uses its best so far; the strict one a value already logged). So the engine is asked at
+    each crossing, not on every batch (with 1,000 runs of 100 records one question costs
+    ~0.2 s)."""
+    settings = config.early_terminate
+    if settings is None or config.metric is None or after == before:
+        return False
+    return any(before < b <= after for b in hyperband.brackets_up_to(settings, after))
+
+
 def _engine_suggestion(config: SweepConfig, runs: Sequence[RunRecord],
                        seed: int) -> dict[Any, Any] | None:
     """``engine.next_suggestion``, imported on first use: the engine pulls in scipy, which
@@ -678,7 +686,7 @@ async def _load_state(store: EventStore) -> State:
     start = time.monotonic()
     base = state.seq if state is not None else 0
     state = state if state is not None else State()
-    async for chunk in store.read_stored(base):
+    async for chunk in store.read_stored(base, lean=True):
         first = state.seq
         try:
             fold_stored(state, chunk)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterable
 from typing import Any
 
 from controller.core.state import Run, State, Sweep
@@ -86,7 +87,7 @@ def run_view(run: Run, log_seq: int) -> sweeps_pb2.Run:
         config_json=to_json(run.params),
         agent_id=run.agent_id,
         summary=summary,
-        metric_count=len(run.history),
+        metric_count=run.metric_count,
         reason=run.reason,
         created_at=run.created_at,
         ended_at=run.ended_at or 0.0,
@@ -103,18 +104,12 @@ def run_view(run: Run, log_seq: int) -> sweeps_pb2.Run:
     return message
 
 
-def metric_records(run: Run, from_seq: int, limit: int) -> list[sweeps_pb2.MetricRecord]:
-    """The run's stored records with seq >= ``from_seq``, at most ``limit`` of them."""
-    import bisect
-
-    start = bisect.bisect_left(run.metric_seqs, from_seq)
-    out = []
-    for i in range(start, min(len(run.history), start + limit)):
-        entry = run.history[i]
-        values = {k: float(v) for k, v in entry.items() if k != "_step"}
-        out.append(sweeps_pb2.MetricRecord(seq=run.metric_seqs[i], step=int(entry["_step"]),
-                                           values=values, time=run.metric_times[i]))
-    return out
+def metric_record_views(records: Iterable[dict[str, Any]]) -> list[sweeps_pb2.MetricRecord]:
+    """Metric records as stored in ``MetricsLogged`` events, as the RPCs show them."""
+    return [sweeps_pb2.MetricRecord(seq=r["seq"], step=int(r["step"]),
+                                    values={k: float(v) for k, v in r["values"].items()},
+                                    time=r["time"])
+            for r in records]
 
 
 def state_views(state: State, sweep_id: str) -> tuple[sweeps_pb2.Sweep, list[sweeps_pb2.Run]]:

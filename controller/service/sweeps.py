@@ -13,7 +13,7 @@ import grpc
 import grpc.aio
 
 from controller.service.controller import Controller, InvalidRequestError
-from controller.service.convert import metric_records, run_view, sweep_view
+from controller.service.convert import metric_record_views, run_view, sweep_view
 from controller.service.errors import rpc
 from opensweep.v1 import sweeps_pb2, sweeps_pb2_grpc
 
@@ -117,15 +117,12 @@ class SweepServicer(sweeps_pb2_grpc.SweepServiceServicer):
     async def GetRunMetrics(self, request: sweeps_pb2.GetRunMetricsRequest,
                             context: grpc.aio.ServicerContext
                             ) -> sweeps_pb2.GetRunMetricsResponse:
-        state = self.controller.state
-        run = state.run(_required(request.run_id, "run_id"))
+        run_id = _required(request.run_id, "run_id")
         if request.from_seq < 0:
             raise InvalidRequestError(f"from_seq must be >= 0 (got {request.from_seq})")
-        seq = state.seq
-        reply = sweeps_pb2.GetRunMetricsResponse(
-            records=metric_records(run, request.from_seq, MAX_METRICS_PER_REPLY))
-        await self.controller.store.wait_durable(seq)
-        return reply
+        records = await self.controller.run_metrics(run_id, request.from_seq,
+                                                    MAX_METRICS_PER_REPLY)
+        return sweeps_pb2.GetRunMetricsResponse(records=metric_record_views(records))
 
     @rpc
     async def ReadEvents(self, request: sweeps_pb2.ReadEventsRequest,

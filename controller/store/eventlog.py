@@ -17,6 +17,11 @@ and the service shuts down; a restart replays the log, which is the truth.
 Snapshots (``snapshots(seq, format, time, data)``) hold the folded state as JSON at a durable
 seq; :meth:`EventStore.load_latest_snapshot` plus :meth:`EventStore.read_from` the snapshot's
 seq replays only the tail.
+
+Metric records live only in the log (the State keeps their summary): ``run_metrics(run_id,
+seq)`` indexes the ``MetricsLogged`` rows by run, written in the same transaction as the rows
+themselves, so :meth:`EventStore.read_run_metrics` reads one run's records without a scan. A log
+written before the index existed gets it built once, when it is first opened.
 """
 
 from __future__ import annotations
@@ -27,14 +32,13 @@ import fcntl
 import json
 import logging
 import os
-import re
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import aiosqlite
-import orjson
+import msgspec
 
 from controller.core import events as ev
 from controller.core.errors import OpensweepError
@@ -55,6 +59,15 @@ CREATE TRIGGER IF NOT EXISTS events_no_update BEFORE UPDATE ON events
 BEGIN SELECT RAISE(ABORT, 'the event log is append-only'); END;
 CREATE TRIGGER IF NOT EXISTS events_no_delete BEFORE DELETE ON events
 BEGIN SELECT RAISE(ABORT, 'the event log is append-only'); END;
+CREATE TABLE IF NOT EXISTS run_metrics (
+    run_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    PRIMARY KEY (run_id, seq)
+) WITHOUT ROWID;
+CREATE TRIGGER IF NOT EXISTS run_metrics_no_update BEFORE UPDATE ON run_metrics
+BEGIN SELECT RAISE(ABORT, 'the event log is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS run_metrics_no_delete BEFORE DELETE ON run_metrics
+BEGIN SELECT RAISE(ABORT, 'the event log is append-only'); END;
 CREATE TABLE IF NOT EXISTS snapshots (
     seq INTEGER PRIMARY KEY,
     format INTEGER NOT NULL,
@@ -63,6 +76,9 @@ CREATE TABLE IF NOT EXISTS snapshots (
 );
 """
 
+SCHEMA_VERSION = 1
+"""``PRAGMA user_version`` of a log this code wrote: 1 = ``run_metrics`` is complete. A log at 0
+(written before ``run_metrics``) gets the index built on open; a newer one is refused."""
 KEEP_SNAPSHOTS = 2
 """Snapshots kept (each is the whole state; older ones are deleted when a new one lands)."""
 READ_CHUNK = 5000
@@ -124,6 +140,7 @@ class EventStore:
         self.last_seq = last_seq
         self.durable_seq = last_seq
         self._pending: list[tuple[int, float, str, int, str, str]] = []
+        self._pending_metrics: list[tuple[str, int]] = []
         self._waiters: list[tuple[int, asyncio.Future[int]]] = []
         self._watchers: list[tuple[int, asyncio.Future[int]]] = []
         self._wake = asyncio.Event()
@@ -154,11 +171,16 @@ class EventStore:
             await writer.execute("PRAGMA synchronous=FULL")
             await writer.execute("PRAGMA busy_timeout=5000")
             await writer.executescript(SCHEMA)
+            await _upgrade(writer, db_path)
             async with writer.execute("SELECT COALESCE(MAX(seq), 0) FROM events") as cursor:
                 row = await cursor.fetchone()
             last_seq = int(row[0]) if row else 0
             reader = await aiosqlite.connect(db_path, isolation_level=None)
             await reader.execute("PRAGMA busy_timeout=5000")
+        except StoreError:
+            await writer.close()
+            os.close(lock_fd)
+            raise
         except Exception as exc:
             await writer.close()
             os.close(lock_fd)
@@ -195,6 +217,8 @@ class EventStore:
         self.last_seq += 1
         seq = self.last_seq
         self._pending.append((seq, event.time, event.TYPE, event.VERSION, event.sweep_id, text))
+        if type(event) is ev.MetricsLogged:
+            self._pending_metrics.append((event.run_id, seq))
         future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         self._waiters.append((seq, future))
         self._wake.set()
@@ -242,6 +266,7 @@ class EventStore:
                 await self._wake.wait()
                 continue
             rows, self._pending = self._pending, []
+            metrics, self._pending_metrics = self._pending_metrics, []
             waiters, self._waiters = self._waiters, []
             try:
                 async with self._write_lock:
@@ -249,6 +274,9 @@ class EventStore:
                     await self._writer.executemany(
                         "INSERT INTO events (seq, time, type, version, sweep_id, data) "
                         "VALUES (?, ?, ?, ?, ?, ?)", rows)
+                    if metrics:
+                        await self._writer.executemany(
+                            "INSERT INTO run_metrics (run_id, seq) VALUES (?, ?)", metrics)
                     await self._writer.execute("COMMIT")
             except BaseException as exc:
                 with contextlib.suppress(Exception):
@@ -286,6 +314,7 @@ class EventStore:
         self._waiters = []
         self._watchers = []
         self._pending = []
+        self._pending_metrics = []
 
         async def notify() -> None:
             async with self._durable_changed:
@@ -332,24 +361,52 @@ class EventStore:
                     raise unreadable(seq, type_name, version, exc) from None
             yield events
 
-    async def read_stored(self, after_seq: int = 0) -> AsyncIterator[list[StoredData]]:
+    async def read_stored(self, after_seq: int = 0, lean: bool = False
+                          ) -> AsyncIterator[list[StoredData]]:
         """Every durable event with seq > ``after_seq`` as ``(type, version, time, data)``
         with ``data`` parsed, in order, a chunk at a time: replay folds these straight
         (:func:`controller.core.state.fold_stored`), one JSON parse per chunk and no Event
-        objects. StoreError on a gap or a row that is not JSON."""
+        objects; ``lean`` as in :func:`parse_rows`. StoreError on a gap or a row that is not
+        JSON.
+
+        The data comes as bytes (no text decoding; the parser reads UTF-8), and the reader
+        thread fetches the next chunk while this one is parsed and folded."""
         expected = after_seq + 1
         async with self._reader.execute(
-            "SELECT seq, time, type, version, data FROM events WHERE seq > ? ORDER BY seq",
-            (after_seq,)
+            "SELECT seq, time, type, version, CAST(data AS BLOB) FROM events WHERE seq > ? "
+            "ORDER BY seq", (after_seq,)
         ) as cursor:
-            while True:
-                rows: list[Any] = list(await cursor.fetchmany(READ_CHUNK))
-                if not rows:
-                    return
-                if rows[0][0] != expected or rows[-1][0] != expected + len(rows) - 1:
-                    raise StoreError(f"the event log has a gap after seq {expected - 1}")
-                expected += len(rows)
-                yield parse_rows(rows)
+            fetch = asyncio.ensure_future(cursor.fetchmany(READ_CHUNK))
+            try:
+                while True:
+                    rows: list[Any] = list(await fetch)
+                    if not rows:
+                        return
+                    fetch = asyncio.ensure_future(cursor.fetchmany(READ_CHUNK))
+                    if rows[0][0] != expected or rows[-1][0] != expected + len(rows) - 1:
+                        raise StoreError(f"the event log has a gap after seq {expected - 1}")
+                    expected += len(rows)
+                    yield parse_rows(rows, lean)
+            finally:
+                # The cursor closes after the fetch under way (one reader thread, in order).
+                with contextlib.suppress(Exception):
+                    await fetch
+
+    async def read_run_metrics(self, run_id: str) -> list[ev.Event]:
+        """Every durable ``MetricsLogged`` event of ``run_id``, decoded, in order (the records
+        are kept here only, not in the State). StoreError on an unreadable row."""
+        async with self._reader.execute(
+            "SELECT e.seq, e.time, e.type, e.version, e.data FROM run_metrics m "
+            "JOIN events e ON e.seq = m.seq WHERE m.run_id = ? ORDER BY m.seq", (run_id,)
+        ) as cursor:
+            rows: list[Any] = list(await cursor.fetchall())
+        events = []
+        for row, (type_name, version, time, data) in zip(rows, parse_rows(rows), strict=True):
+            try:
+                events.append(ev.decode(type_name, version, time, data))
+            except ev.EventDecodeError as exc:
+                raise unreadable(row[0], type_name, version, exc) from None
+        return events
 
     async def wait_for_more(self, seq: int, timeout: float | None = None) -> bool:
         """Wait until the durable log goes beyond ``seq``; False on timeout."""
@@ -398,6 +455,42 @@ class EventStore:
         return (int(row[0]), str(row[1])) if row else None
 
 
+async def _upgrade(writer: aiosqlite.Connection, db_path: Path) -> None:
+    """Bring a log written by an older controller up to :data:`SCHEMA_VERSION` (in one
+    transaction: a crash leaves it as it was), or refuse one written by a newer one."""
+    async with writer.execute("PRAGMA user_version") as cursor:
+        row = await cursor.fetchone()
+    version = int(row[0]) if row else 0
+    if version > SCHEMA_VERSION:
+        raise StoreError(f"event log {db_path} has schema version {version}; this controller "
+                         f"reads up to {SCHEMA_VERSION} (upgrade opensweep)")
+    if version == SCHEMA_VERSION:
+        return
+    indexed = 0
+    await writer.execute("BEGIN IMMEDIATE")
+    try:
+        # Version 0 -> 1: index the MetricsLogged rows already in the log by run.
+        async with writer.execute(
+            "SELECT seq, time, type, version, data FROM events "
+            "WHERE type = ? ORDER BY seq", (ev.MetricsLogged.TYPE,)
+        ) as cursor:
+            while rows := list(await cursor.fetchmany(READ_CHUNK)):
+                index = [(str(data["run_id"]), seq) for seq, (_, _, _, data)
+                         in zip((r[0] for r in rows), parse_rows(rows), strict=True)]
+                await writer.executemany(
+                    "INSERT OR IGNORE INTO run_metrics (run_id, seq) VALUES (?, ?)", index)
+                indexed += len(index)
+        await writer.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        await writer.execute("COMMIT")
+    except BaseException:
+        with contextlib.suppress(Exception):
+            await writer.execute("ROLLBACK")
+        raise
+    if indexed:
+        log.info("event log %s: %d MetricsLogged events indexed by run (once, for a log "
+                 "written before run_metrics)", db_path, indexed)
+
+
 def _lock(db_path: Path) -> int:
     """Hold an exclusive lock on ``<db>.lock`` for as long as the store is open (the kernel
     drops it when the process dies, even by SIGKILL): two controllers folding one log would
@@ -417,23 +510,57 @@ def _lock(db_path: Path) -> int:
     return fd
 
 
-_USER_VALUES = frozenset({ev.SweepCreated.TYPE, ev.RunAssigned.TYPE})
-_LONG_DIGITS = re.compile(r"(?<![.0-9])[0-9]{20}")
+def loads_exact(text: str | bytes) -> Any:
+    """``json.loads(text)``, by msgspec when it can (it reads integers of any size exactly, and
+    refuses NaN/Infinity, which ``json`` then reads): for snapshots, read at every start."""
+    try:
+        return _DECODE_ANY(text)
+    except msgspec.DecodeError:
+        return json.loads(text)
 
 
-def loads_exact(text: str) -> Any:
-    """``json.loads(text)``, by orjson when that gives the same (see :func:`parse_rows`): for
-    snapshots, tens of megabytes of JSON read at every start."""
-    if not _LONG_DIGITS.search(text):
-        try:
-            return orjson.loads(text)
-        except orjson.JSONDecodeError:
-            pass
-    return json.loads(text)
+def dumps_exact(tree: Any) -> str:
+    """Compact JSON of ``tree`` that :func:`loads_exact` reads back equal: msgspec's (a tenth
+    of ``json.dumps``' time on a snapshot) when it reads back equal, else ``json.dumps``' (msgspec
+    writes NaN and infinities, which a run's summary may hold, as null)."""
+    text = _ENCODE_FAST(tree)
+    try:
+        if _DECODE_ANY(text) == tree:
+            return text.decode()
+    except msgspec.DecodeError:
+        pass
+    return json.dumps(tree, separators=(",", ":"))
 
 
-StoredData = tuple[str, int, float, dict[str, Any]]
-"""An event as stored: type, version, time and its parsed data (see ``events.decode``)."""
+StoredData = tuple[str, int, float, Any]
+"""An event as stored: type, version, time and its parsed data, a dict of the event's fields
+(see ``events.decode``), or for replay (``parse_rows(lean=True)``) a :class:`LeanMetrics`."""
+
+
+class LeanRecord(msgspec.Struct):
+    """A metric record as replay reads it: only what the fold uses (step and time stay in the
+    log, unread: no objects made for them)."""
+
+    seq: int
+    values: dict[str, Any]
+
+
+class LeanMetrics(msgspec.Struct, forbid_unknown_fields=True):
+    """A current-version ``MetricsLogged``'s data as replay reads it (three of four events in a
+    busy log). Its fields must be exactly the event's, as ``events.decode`` requires; a row
+    that does not fit is read as a dict and goes the general way."""
+
+    sweep_id: str
+    run_id: str
+    records: list[LeanRecord]
+
+
+assert set(LeanMetrics.__struct_fields__) == set(ev.MetricsLogged.FIELDS)
+_DECODE_ANY = msgspec.json.Decoder().decode
+_ENCODE_FAST = msgspec.json.Encoder().encode
+_DECODE_LEAN = msgspec.json.Decoder(list[LeanMetrics]).decode
+_METRICS = ev.MetricsLogged.TYPE
+_METRICS_VERSION = ev.MetricsLogged.VERSION
 
 
 def unreadable(seq: int, type_name: str, version: int, exc: Exception) -> StoreError:
@@ -441,31 +568,64 @@ def unreadable(seq: int, type_name: str, version: int, exc: Exception) -> StoreE
     return StoreError(f"event log row {seq} ({type_name} v{version}) is unreadable: {exc}")
 
 
-def parse_rows(rows: list[Any]) -> list[StoredData]:
-    """(type, version, time, data) of (seq, time, type, version, data) rows: one JSON parse for
-    the whole chunk, and row by row only to name the row at fault when that fails.
+def parse_rows(rows: list[Any], lean: bool = False) -> list[StoredData]:
+    """(type, version, time, data) of (seq, time, type, version, data) rows (data as text or
+    UTF-8 bytes): one JSON parse for the whole chunk, and row by row only to name the row at
+    fault when that fails. ``lean``: current-version ``MetricsLogged`` rows come as
+    :class:`LeanMetrics` (replay's fast path, :func:`controller.core.state.fold_stored`).
 
-    orjson parses a chunk in 40% of ``json.loads``' time (the largest part of a replay). It
-    refuses what our log may hold but strict JSON does not allow (NaN and infinite metric
-    values, which ``json.dumps`` writes as ``NaN``/``Infinity``; integers beyond 64 bits), so
-    a chunk it refuses is parsed again by ``json``, which reads everything the log writes.
-    orjson also reads an integer beyond 64 bits as a float without complaint, so a chunk with
-    an integer of 20 digits or more in a user's values (a config or a run's params, the only
-    places an integer that large can come from) goes to ``json`` too: replay must give back
-    exactly the values the controller had."""
-    text = "[" + ",".join([row[4] for row in rows]) + "]"
-    try:
-        if any(row[2] in _USER_VALUES and _LONG_DIGITS.search(row[4]) for row in rows):
-            raise orjson.JSONDecodeError("a long integer", text, 0)
-        datas = orjson.loads(text)
-    except orjson.JSONDecodeError:
+    msgspec parses a chunk in a fraction of ``json.loads``' time (the largest part of a
+    replay) and gives the same values, integers of any size included. It refuses what our log
+    may hold but strict JSON does not allow (NaN and infinite metric values, which
+    ``json.dumps`` writes as ``NaN``/``Infinity``), so a chunk it refuses is parsed again by
+    ``json``, which reads everything the log writes: replay gives back exactly the values the
+    controller had."""
+    if lean:
+        metrics = [row[4] for row in rows if row[2] == _METRICS and row[3] == _METRICS_VERSION]
+        if metrics:
+            try:
+                leans = iter(_DECODE_LEAN(_array(metrics)))
+            except (msgspec.DecodeError, msgspec.ValidationError):
+                pass  # NaN, or a row that is not exactly a MetricsLogged: the general way
+            else:
+                others = iter(_parse_all([row for row in rows if not (
+                    row[2] == _METRICS and row[3] == _METRICS_VERSION)]))
+                return [(row[2], row[3], row[1], next(leans) if row[2] == _METRICS
+                         and row[3] == _METRICS_VERSION else next(others)) for row in rows]
+    return [(row[2], row[3], row[1], data)
+            for row, data in zip(rows, _parse_all(rows), strict=True)]
+
+
+def _array(texts: list[Any]) -> Any:
+    """One JSON array of the rows' JSON texts (str, or UTF-8 bytes as replay reads them)."""
+    if texts and isinstance(texts[0], bytes):
         try:
-            datas = json.loads(text)
-        except ValueError:
-            datas = []
-            for row in rows:
-                try:
-                    datas.append(json.loads(row[4]))
-                except ValueError as exc:
-                    raise unreadable(row[0], row[2], row[3], exc) from None
-    return [(row[2], row[3], row[1], data) for row, data in zip(rows, datas, strict=True)]
+            return b"[" + b",".join(texts) + b"]"
+        except TypeError:  # a mix (a row stored as text among blobs): all as bytes
+            return b"[" + b",".join(t if isinstance(t, bytes) else t.encode() for t in texts) + b"]"
+    try:
+        return "[" + ",".join(texts) + "]"
+    except TypeError:
+        return "[" + ",".join(t if isinstance(t, str) else t.decode() for t in texts) + "]"
+
+
+def _parse_all(rows: list[Any]) -> list[Any]:
+    if not rows:
+        return []
+    text = _array([row[4] for row in rows])
+    try:
+        datas: list[Any] = _DECODE_ANY(text)
+        return datas
+    except msgspec.DecodeError:
+        pass
+    try:
+        datas = json.loads(text)
+        return datas
+    except ValueError:
+        datas = []
+        for row in rows:
+            try:
+                datas.append(json.loads(row[4]))
+            except ValueError as exc:
+                raise unreadable(row[0], row[2], row[3], exc) from None
+        return datas

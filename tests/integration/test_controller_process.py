@@ -23,6 +23,7 @@ from tests.integration.conftest import (
     list_runs,
     poll,
     read_events,
+    sweep_call,
 )
 
 GRID_2 = "method: grid\nparameters:\n  a: {values: [1, 2]}\n"
@@ -145,7 +146,10 @@ async def test_sigterm_shuts_down_cleanly_and_restart_carries_on_from_a_snapshot
     await agent.register()
     await agent.connect()
     run = (await agent.request()).run
+    await agent.metrics(run.run_id, [(0, 0, {"loss": 0.5}), (1, 5, {"loss": 0.25, "acc": 1})])
     before = await get_sweep(ctl.address, sweep_id)
+    run_before = await sweep_call(ctl.address, "GetRun", sweeps_pb2.GetRunRequest(
+        run_id=run.run_id))
     status = await asyncio.to_thread(ctl.terminate)
     assert status == 0, ctl.log_text()
     assert "snapshot written at seq" in ctl.log_text()
@@ -154,6 +158,14 @@ async def test_sigterm_shuts_down_cleanly_and_restart_carries_on_from_a_snapshot
     after = await get_sweep(ctl.address, sweep_id)
     assert (after.state, after.run_counts.running, after.log_seq, after.seed) == \
         (before.state, 1, before.log_seq, before.seed)
+    # The summary comes back from the snapshot, the records themselves from the log.
+    run_after = await sweep_call(ctl.address, "GetRun", sweeps_pb2.GetRunRequest(
+        run_id=run.run_id))
+    assert run_after == run_before and run_after.metric_count == 2
+    records = (await sweep_call(ctl.address, "GetRunMetrics", sweeps_pb2.GetRunMetricsRequest(
+        run_id=run.run_id))).records
+    assert [(r.seq, r.step, dict(r.values)) for r in records] == \
+        [(0, 0, {"loss": 0.5}), (1, 5, {"loss": 0.25, "acc": 1.0})]
     try:
         await agent.disconnect()
         await agent.connect(running=[run.run_id])

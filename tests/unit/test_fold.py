@@ -30,9 +30,11 @@ from controller.core.state import (
     finish_reason,
     fold,
     fold_stored,
+    metric_records,
     next_grid_index,
     run_id_for,
 )
+from controller.store.eventlog import parse_rows
 
 Action = tuple[int, int, int]
 _KINDS = (0, 1, 2, 2, 2, 2, 2, 3, 3, 3, 4, 4, 4, 5, 6, 7, 8, 2, 3, 4)
@@ -65,8 +67,11 @@ def simulate(actions: list[Action]) -> tuple[list[ev.Event], list[str]]:
         if kind == 0 or not state.sweeps:
             sweep_id = f"s{len(state.sweeps):07d}"
             grid = x % 2 == 0
+            config: dict[str, Any] = {"method": "grid" if grid else "random"}
+            if y % 4 == 1:
+                config["early_terminate"] = {"type": "hyperband", "min_iter": 1}
             emit(ev.SweepCreated(
-                time=now(), sweep_id=sweep_id, config={"method": "grid" if grid else "random"},
+                time=now(), sweep_id=sweep_id, config=config,
                 seed=y, method="grid" if grid else "random", name="",
                 grid_size=(x % 6) + 1 if grid else None,
                 run_cap=(y % 7) + 1 if y % 3 == 0 else None, metric_name="loss",
@@ -168,6 +173,14 @@ def test_replaying_events_read_back_from_json_gives_an_equal_state(
     fold_stored(replayed, [(t, v, time, json.loads(json.dumps(data)))
                            for t, v, time, _, data in stored])
     assert replayed == fold(events)
+    # And as the store hands them to replay: MetricsLogged read lean (no dict per record).
+    rows = [(seq, time, t, v, json.dumps(data).encode())
+            for seq, (t, v, time, _, data) in enumerate(stored, 1)]
+    parsed = parse_rows(rows, lean=True)
+    assert all((type(data) is dict) == (t != ev.MetricsLogged.TYPE) for t, _, _, data in parsed)
+    lean = State()
+    fold_stored(lean, parsed)
+    assert lean == fold(events)
 
 
 def test_folding_stored_rows_checks_them_as_decoding_does() -> None:
@@ -292,7 +305,43 @@ def test_summary_is_last_value_and_best_follows_the_goal() -> None:
     assert run.summary == {"loss": 0.4}
     assert run.best_metric == 0.2
     assert state.sweeps["s0000000"].best_run_id == run.id
-    assert [h["_step"] for h in run.history] == [0, 1, 2]
+    assert run.metric_count == 3
+    assert run.metric_values == []  # no early_terminate: nothing needs the values in order
+    tracked = fold([_created(method="random", grid_size=None,
+                             config={"early_terminate": {"type": "hyperband"}}),
+                    _assigned(0, None),
+                    ev.MetricsLogged(time=3.0, sweep_id="s0000000", run_id="s0000000-0000",
+                                     records=records)]).runs["s0000000-0000"]
+    assert tracked.metric_values == [0.5, 0.2, 0.4] and tracked.best_metric == 0.2
+
+
+@settings(max_examples=100, deadline=None)
+@given(actions_strategy)
+def test_the_records_read_back_from_the_log_are_what_the_state_summarises(
+        actions: list[Action]) -> None:
+    """The State keeps no records; what it keeps must follow from the ones the log gives back
+    for each run (``metric_records``, what GetRunMetrics serves)."""
+    events, _ = simulate(actions)
+    state = fold(events)
+    for run in state.runs.values():
+        sweep = state.sweeps[run.sweep_id]
+        logged = [e for e in events if isinstance(e, ev.MetricsLogged) and e.run_id == run.id]
+        records = metric_records(logged)
+        assert len(records) == run.metric_count
+        assert [r["seq"] for r in records] == sorted({r["seq"] for r in records})
+        assert run.next_metric_seq == (records[-1]["seq"] + 1 if records else 0)
+        summary: dict[str, Any] = {}
+        for record in records:
+            summary.update(record["values"])
+        assert summary == run.summary
+        values = [r["values"]["loss"] for r in records if "loss" in r["values"]]
+        assert run.metric_values == (values if sweep.tracks_iterations else [])
+        pick = max if sweep.metric_goal == "maximize" else min
+        assert run.best_metric == (pick(values) if values else None)
+        if records:
+            middle = records[len(records) // 2]["seq"]
+            assert metric_records(logged, middle, 2) == \
+                [r for r in records if r["seq"] >= middle][:2]
 
 
 def test_ending_a_run_twice_is_an_order_error() -> None:

@@ -247,3 +247,56 @@ async def test_replay_reads_back_exactly_what_strict_json_cannot_hold(tmp_path: 
     assert loaded == state and type(loaded.sweeps["s1"].config["big"]) is int
     assert type(loaded.runs["r1"].params["n"]) is int
     await store.close()
+
+
+def _metrics(run_id: str, seqs: list[int], loss: float = 0.5) -> ev.MetricsLogged:
+    return ev.MetricsLogged(time=3.0, sweep_id="s1", run_id=run_id, records=[
+        {"seq": s, "step": 10 * s, "values": {"loss": loss}, "time": 3.0} for s in seqs])
+
+
+async def test_metric_events_are_indexed_by_run_as_they_are_written(tmp_path: Path) -> None:
+    store = await EventStore.open(tmp_path / "log.db")
+    a0, b0, a1 = _metrics("a", [0, 1]), _metrics("b", [0]), _metrics("a", [2])
+    await store.append([paused(1), a0, b0, paused(2), a1])
+    assert await store.read_run_metrics("a") == [a0, a1]
+    assert await store.read_run_metrics("b") == [b0]
+    assert await store.read_run_metrics("c") == []
+    await store.close()
+
+
+async def test_a_log_from_before_the_index_gets_it_built_once_and_a_newer_one_is_refused(
+        tmp_path: Path) -> None:
+    db = tmp_path / "old.db"
+    events = [paused(1), _metrics("a", [0]), _metrics("b", [0, 1]), _metrics("a", [1])]
+    with sqlite3.connect(db) as conn:  # the schema as controllers before run_metrics wrote it
+        conn.execute("CREATE TABLE events (seq INTEGER PRIMARY KEY, time REAL NOT NULL, "
+                     "type TEXT NOT NULL, version INTEGER NOT NULL, sweep_id TEXT NOT NULL, "
+                     "data TEXT NOT NULL)")
+        conn.executemany("INSERT INTO events VALUES (?, ?, ?, ?, ?, ?)", [
+            (seq, e.time, e.TYPE, e.VERSION, e.sweep_id, json.dumps(e.to_data()))
+            for seq, e in enumerate(events, 1)])
+    store = await EventStore.open(db)
+    assert await store.read_run_metrics("a") == [events[1], events[3]]
+    assert await store.read_run_metrics("b") == [events[2]]
+    await store.close()
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone() == (1,)
+        conn.execute("PRAGMA user_version = 2")
+    with pytest.raises(StoreError, match="schema version 2; this controller reads up to 1"):
+        await EventStore.open(db)
+
+
+def test_snapshot_json_reads_back_exactly() -> None:
+    """The fast encoder writes NaN and infinities as null; then the exact one is used."""
+    import math
+
+    from controller.store.eventlog import dumps_exact, loads_exact
+
+    plain = {"a": [1, -0.0, 0.1, 10**30, -(2**64)], "b": {"c": None, "d": "é"}}
+    assert loads_exact(dumps_exact(plain)) == plain
+    assert type(loads_exact(dumps_exact(plain))["a"][3]) is int
+    odd = {"summary": {"loss": math.nan, "up": math.inf, "down": -math.inf}, "n": 10**30}
+    back = loads_exact(dumps_exact(odd))
+    assert math.isnan(back["summary"]["loss"])
+    assert back["summary"]["up"] == math.inf and back["summary"]["down"] == -math.inf
+    assert back["n"] == 10**30
