@@ -122,15 +122,11 @@ def _matern(r2: np.ndarray, signal: float) -> np.ndarray:
     return k
 
 
-def _matern_dr2_factor(r2: np.ndarray, signal: float) -> np.ndarray:
-    """A with dk/d(log l_c) = A * (delta_c / l_c)^2, and dk/dx_c = -A * delta_c / l_c^2."""
-    r = np.sqrt(r2)
-    return signal * (5.0 / 3.0) * (1.0 + _SQRT5 * r) * np.exp(-_SQRT5 * r)
-
-
 def _matern_with_factor(r2: np.ndarray, signal: float) -> tuple[np.ndarray, np.ndarray]:
-    """``(_matern(r2, signal), _matern_dr2_factor(r2, signal))`` with one square root and one
-    exponential for both (the same operations in the same order, so the same values)."""
+    """``(_matern(r2, signal), A)`` with ``A = signal 5/3 (1 + sqrt5 r) exp(-sqrt5 r)``, for which
+    dk/d(log l_c) = A (delta_c / l_c)^2 and dk/dx_c = -A delta_c / l_c^2. One square root and
+    one exponential serve both (the kernel's operations in :func:`_matern`'s order, so the
+    same values)."""
     r = np.sqrt(r2)
     decay = np.multiply(r, -_SQRT5)
     np.exp(decay, out=decay)
@@ -162,7 +158,7 @@ def _neg_log_posterior(
     hp = Hyperparameters.from_theta(theta)
     col_ls = _column_scales(groups, hp.lengthscales)
     r2 = _sqdist(x, x, col_ls)
-    kf = _matern(r2, hp.signal)
+    kf, dr2_factor = _matern_with_factor(r2, hp.signal)
     n = x.shape[0]
     k = kf + hp.noise * np.eye(n)
     try:
@@ -175,7 +171,7 @@ def _neg_log_posterior(
     k_inv = scipy.linalg.cho_solve(factor, np.eye(n), check_finite=False)
     w = np.outer(alpha, alpha) - k_inv
     grad = np.empty_like(theta)
-    m = w * _matern_dr2_factor(r2, hp.signal)
+    m = w * dr2_factor
     xs = x / col_ls
     row = m.sum(1)
     per_col = 2.0 * (row @ (xs * xs)) - 2.0 * (xs * (m @ xs)).sum(0)
@@ -295,6 +291,11 @@ class GaussianProcess:
     def correlation(self, xs: np.ndarray, points: np.ndarray) -> np.ndarray:
         """Kernel correlation (1 at distance 0) between each row of ``xs`` and of ``points``."""
         return _matern(_sqdist(xs, points, self._col_ls), 1.0)
+
+    def mean(self, xs: np.ndarray) -> np.ndarray:
+        """The posterior mean alone: :meth:`predict`'s first half, without the variance."""
+        ks = _matern(_sqdist_to(xs, self._col_ls, self._x_scaled, self._x_norms), self.hp.signal)
+        return np.asarray(ks @ self._alpha)
 
     def predict(self, xs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Posterior mean and variance of the latent function (standardised units)."""

@@ -43,7 +43,6 @@ from controller.core.runs import (
     FAILED,
     FINISHED,
     MAXIMIZE,
-    RUNNING,
     STOPPED,
     RunRecord,
     best_value,
@@ -374,24 +373,33 @@ def _collect(
     data = _Data()
     sign = -1.0 if goal == MAXIMIZE else 1.0
     rows = _row_memo(enc.space)
+    remembered = rows.get
+    # (Local names for the list methods: this loop runs over every run for every suggestion.)
+    x_all, keys_all, x_obs, y_obs = (
+        data.x_all.append, data.keys_all.append, data.x_obs.append, data.y_obs.append
+    )
     for run in runs:
-        x, key = _encoded(enc, rows, run.params)
+        params = run.params
+        entry = remembered(id(params))
+        if entry is not None and entry[0] is params and entry[1] == params:
+            x, key = entry[2]  # :func:`_encoded`'s memo hit, inline
+        else:
+            x, key = _encoded(enc, rows, params)
         if x is None or key is None:
             continue
-        data.x_all.append(x)
-        data.keys_all.append(key)
-        if run.state in (FINISHED, STOPPED):
+        x_all(x)
+        keys_all(key)
+        state = run.state
+        if state in (FINISHED, STOPPED):
             value = best_value(run, metric, goal)
             if value is not None:
-                data.x_obs.append(x)
-                data.y_obs.append(sign * value)
-            elif run.state == FINISHED or reported_metric(run, metric):
+                x_obs(x)
+                y_obs(sign * value)
+            elif state == FINISHED or reported_metric(run, metric):
                 data.x_failed.append(x)
-        elif run.state in (FAILED, CRASHED):
+        elif state in (FAILED, CRASHED):
             data.x_failed.append(x)
-        elif run.state == RUNNING:
-            data.x_pending.append(x)
-        else:
+        else:  # running, and any state this module does not know
             data.x_pending.append(x)
     return data
 
@@ -639,13 +647,14 @@ def _line_ascent(enc: SpaceEncoding, acq: _Acquisition, starts: np.ndarray) -> n
     value, grad = acq.with_grad(x)
     scale = acq.gp.column_scales[:n]
     k = len(LINE_STEPS)
+    moving = np.ones(len(x), dtype=bool)  # a row whose every trial failed would fail again
     for _ in range(LINE_ROUNDS):
         g = grad[:, :n].copy()
         u = x[:, :n]
         g[((u <= 0.0) & (g < 0.0)) | ((u >= 1.0) & (g > 0.0))] = 0.0
         g *= scale  # the gradient in length-scale units, where the kernel is isotropic
         norm = np.sqrt((g * g).sum(1))
-        rows = np.flatnonzero(norm > 0.0)
+        rows = np.flatnonzero(moving & (norm > 0.0))
         if len(rows) == 0:
             break
         direction = scale * g[rows] / norm[rows, None]
@@ -655,8 +664,7 @@ def _line_ascent(enc: SpaceEncoding, acq: _Acquisition, starts: np.ndarray) -> n
         t_value, t_grad = acq.with_grad(trial)
         picks = np.arange(len(rows)) * k + np.argmax(t_value.reshape(len(rows), k), axis=1)
         better = t_value[picks] > value[rows]
-        if not better.any():
-            break
+        moving[rows[~better]] = False
         up, picks = rows[better], picks[better]
         x[up] = trial[picks]
         value[up] = t_value[picks]
@@ -874,11 +882,11 @@ def suggest(config: SweepConfig, runs: Sequence[RunRecord], seed: int) -> FlatPa
         # Every value is the same: nothing to model yet, so keep filling the space.
         return enc.decode(_space_filling(enc, _matrix(data.x_all, enc.dim), rng))
     gp = _gp.GaussianProcess(x_model, y_t, enc.groups, hp, y_mean=0.0, y_scale=1.0)
-    mean_obs, _ = gp.predict(x_model[is_obs])
+    mean_obs = gp.mean(x_model[is_obs])
     best = float(mean_obs.min())
     if data.x_pending:
         x_pending = _matrix(data.x_pending, enc.dim)
-        fantasy, _ = gp.predict(x_pending)
+        fantasy = gp.mean(x_pending)
         gp = gp.condition(x_pending, fantasy)
         # The believed values are data now: the incumbent includes them, so a pending point
         # better than the best finished run stops looking like an improvement to itself.
