@@ -60,3 +60,25 @@ def test_line_ascent_only_moves_numeric_columns_and_only_uphill() -> None:
     assert np.any(acq(out) > acq(starts) + 1e-6)
     np.testing.assert_array_equal(out[:, 1:], starts[:, 1:])
     assert np.all((out >= 0.0) & (out <= 1.0))
+
+
+def test_rotated_sobol_candidates_are_points_of_the_space_spread_evenly() -> None:
+    config = parse_config(
+        {
+            "method": "bayes",
+            "metric": {"name": "loss", "goal": "minimize"},
+            "parameters": {"x": {"min": 0.0, "max": 1.0}, "y": {"min": 0.0, "max": 1.0},
+                           "c": {"values": ["a", "b", "c"]}},
+        }
+    )
+    enc = bayes.SpaceEncoding(config.space)
+    xs = bayes._rotated_sobol(enc, np.random.default_rng(5), 192)
+    again = bayes._rotated_sobol(enc, np.random.default_rng(5), 192)
+    other = bayes._rotated_sobol(enc, np.random.default_rng(6), 192)
+    np.testing.assert_array_equal(xs, again)
+    assert not np.array_equal(xs, other)
+    assert np.all((xs[:, :2] >= 0.0) & (xs[:, :2] < 1.0))
+    np.testing.assert_array_equal(xs[:, 2:].sum(1), 1.0)  # one category each
+    # Evenly spread: every cell of a 4x4 grid of the numeric square holds 12 +- 4 points.
+    cells = np.histogram2d(xs[:, 0], xs[:, 1], bins=4, range=[[0, 1], [0, 1]])[0]
+    assert cells.min() >= 8 and cells.max() <= 16
