@@ -165,15 +165,18 @@ async def open_once(db: str, snapshot: bool) -> dict[str, Any]:
     from controller.service.controller import Controller
 
     started = time.perf_counter()
+    cpu = time.process_time()
     controller = await Controller.open(db)
     opened = time.perf_counter() - started
     out: dict[str, Any] = {
         "open_seconds": opened,
+        "open_cpu_seconds": time.process_time() - cpu,
         "seq": controller.state.seq,
         "runs": len(controller.state.runs),
     }
     await controller.close(snapshot=False)
     out["floor_seconds"] = read_floor(db)
+    out["scan_seconds"] = read_scan(db)
     if snapshot:
         controller = await Controller.open(db)
         started = time.perf_counter()
@@ -197,6 +200,20 @@ def read_floor(db: str) -> float:
     loads = json.loads
     for (data,) in conn.execute("SELECT data FROM events ORDER BY seq"):
         loads(data)
+    conn.close()
+    return time.perf_counter() - started
+
+
+def read_scan(db: str) -> float:
+    """Seconds to fetch every event row with plain sqlite3 and parse nothing: what reading the
+    log costs before any decoding, the hard floor of a replay that reads every event."""
+    import sqlite3
+
+    started = time.perf_counter()
+    conn = sqlite3.connect(db)
+    cursor = conn.execute("SELECT seq, time, type, version, data FROM events ORDER BY seq")
+    while cursor.fetchmany(5000):
+        pass
     conn.close()
     return time.perf_counter() - started
 

@@ -532,6 +532,10 @@ def replay_and_restart(events: int, work: Path, repeats: int,
     med = statistics.median
     out["replay_seconds"] = med(r["open_seconds"] for r in out["replay_no_snapshot"])
     out["floor_seconds"] = med(r["floor_seconds"] for r in out["replay_no_snapshot"])
+    out["scan_seconds"] = med(r["scan_seconds"] for r in out["replay_no_snapshot"])
+    out["replay_cpu_seconds"] = med(r["open_cpu_seconds"] for r in out["replay_no_snapshot"])
+    out["replay_with_snapshot_cpu_seconds"] = med(
+        r["open_cpu_seconds"] for r in out["replay_with_snapshot"])
     out["replay_over_floor"] = med(
         r["open_seconds"] / r["floor_seconds"] for r in out["replay_no_snapshot"]
     )
@@ -565,8 +569,13 @@ def _replay_markdown(r: dict[str, Any]) -> list[str]:
         f"| floor: plain sqlite3 scan + `json.loads` of every event, same process | "
         f"{bench.fmt(r['floor_seconds'])} | |",
         f"| **replay / floor** | **{bench.fmt(r['replay_over_floor'])}x** | |",
+        f"| plain sqlite3 scan of every row, nothing parsed, same process | "
+        f"{bench.fmt(r.get('scan_seconds'))} | |",
+        f"| replay, no snapshot: CPU seconds of the process (both threads) | "
+        f"{bench.fmt(r.get('replay_cpu_seconds'))} | |",
         f"| replay from a snapshot at the end of the log | "
-        f"{bench.fmt(r['replay_with_snapshot_seconds'])} | |",
+        f"{bench.fmt(r['replay_with_snapshot_seconds'])} (CPU "
+        f"{bench.fmt(r.get('replay_with_snapshot_cpu_seconds'))}) | |",
         f"| writing that snapshot | {bench.fmt(r['snapshot_write_seconds'])} | "
         + (f"{r['snapshot_bytes'] / 1e6:.0f} MB of JSON |" if r.get("snapshot_bytes") else "|"),
         f"| restart `controller serve` to first answer, empty log | "

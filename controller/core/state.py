@@ -28,7 +28,7 @@ import math
 import operator
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, fields
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from controller.core import events as ev
 from controller.core.errors import OpensweepError
@@ -301,9 +301,7 @@ def fold_stored(state: State, rows: Iterable[tuple[str, int, float, Any]]) -> No
         if type(data) is not dict:
             if type_name != _METRICS or version != ev.MetricsLogged.VERSION:
                 raise ev.EventDecodeError(f"{type_name} v{version}: not a dict of fields")
-            records = data.records
-            _fold_metrics(state, data.run_id, map(_SEQ_ATTR, records),
-                          map(_VALUES_ATTR, records))
+            _fold_metrics(state, data.run_id, data.records)
             state.seq += 1
             continue
         known = fields.get(type_name)
@@ -405,19 +403,26 @@ def _run_started(state: State, time: float, d: dict[str, Any]) -> None:
 
 
 def _metrics_logged(state: State, time: float, d: dict[str, Any]) -> None:
-    records = d["records"]
-    _fold_metrics(state, d["run_id"], map(_SEQ_KEY, records), map(_VALUES_KEY, records))
+    _fold_metrics(state, d["run_id"], [_Record(r["seq"], r["values"]) for r in d["records"]])
 
 
-def _fold_metrics(state: State, run_id: str, seqs: Iterable[int],
-                  values_of: Iterable[dict[str, Any]]) -> None:
-    """A MetricsLogged's records, as their seqs and values in order, into the run's summary.
+class _Record(NamedTuple):
+    """A metric record as the fold reads it (the shape of the store's lean records)."""
+
+    seq: int
+    values: dict[str, Any]
+
+
+def _fold_metrics(state: State, run_id: str, records: Iterable[Any]) -> None:
+    """A MetricsLogged's records (each with ``seq`` and ``values``) into the run's summary.
 
     Replay's hottest code (three of four events in a busy log): only what the State keeps is
     touched; the records' steps and times stay in the log."""
-    run = state.run(run_id)
+    run = state.runs.get(run_id)
+    if run is None:
+        raise NotFoundError(f"no run {run_id!r}")
     sweep = state.sweeps[run.sweep_id]
-    name = sweep.metric_name
+    name = sweep.metric_name or None
     maximize = sweep.metric_goal == "maximize"
     update_summary = run.summary.update
     add_value = run.metric_values.append if sweep.tracks_iterations else None
@@ -425,13 +430,15 @@ def _fold_metrics(state: State, run_id: str, seqs: Iterable[int],
     next_seq = run.next_metric_seq
     count = run.metric_count
     isfinite = math.isfinite
-    for seq, values in zip(seqs, values_of, strict=True):
+    for record in records:
+        seq = record.seq
         if seq < next_seq:
             continue
         next_seq = seq + 1
         count += 1
+        values = record.values
         update_summary(values)
-        if name and name in values:
+        if name in values:
             value = values[name]
             # Floats (nearly every value) are checked inline; anything else as the engine does.
             if (isfinite(value) if type(value) is float else is_metric_value(value)):
@@ -450,10 +457,6 @@ def _fold_metrics(state: State, run_id: str, seqs: Iterable[int],
             sweep.best_run_id = run.id
 
 
-_SEQ_KEY = operator.itemgetter("seq")
-_VALUES_KEY = operator.itemgetter("values")
-_SEQ_ATTR = operator.attrgetter("seq")
-_VALUES_ATTR = operator.attrgetter("values")
 _METRICS = ev.MetricsLogged.TYPE
 
 
