@@ -475,8 +475,7 @@ async def _upgrade(writer: aiosqlite.Connection, db_path: Path) -> None:
             "WHERE type = ? ORDER BY seq", (ev.MetricsLogged.TYPE,)
         ) as cursor:
             while rows := list(await cursor.fetchmany(READ_CHUNK)):
-                index = [(str(data["run_id"]), seq) for seq, (_, _, _, data)
-                         in zip((r[0] for r in rows), parse_rows(rows), strict=True)]
+                index = list(zip(_run_ids(rows), (row[0] for row in rows), strict=True))
                 await writer.executemany(
                     "INSERT OR IGNORE INTO run_metrics (run_id, seq) VALUES (?, ?)", index)
                 indexed += len(index)
@@ -489,6 +488,23 @@ async def _upgrade(writer: aiosqlite.Connection, db_path: Path) -> None:
     if indexed:
         log.info("event log %s: %d MetricsLogged events indexed by run (once, for a log "
                  "written before run_metrics)", db_path, indexed)
+
+
+class _RunOf(msgspec.Struct, gc=False):
+    """A MetricsLogged's run id, all the index needs (the records are skipped, not built)."""
+
+    run_id: str
+
+
+_DECODE_RUN_IDS = msgspec.json.Decoder(list[_RunOf]).decode
+
+
+def _run_ids(rows: list[Any]) -> list[str]:
+    """The run ids of (seq, time, type, version, data) MetricsLogged rows."""
+    try:
+        return [r.run_id for r in _DECODE_RUN_IDS(_array([row[4] for row in rows]))]
+    except msgspec.DecodeError:  # NaN in a record, or an odd row: read them in full
+        return [str(data["run_id"]) for _, _, _, data in parse_rows(rows)]
 
 
 def _lock(db_path: Path) -> int:
