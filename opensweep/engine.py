@@ -48,12 +48,13 @@ from __future__ import annotations
 
 import marshal
 from collections.abc import Mapping, Sequence
+from dataclasses import fields
 from typing import Any
 
 from controller.core import engine as _engine
 from controller.core.config import SweepConfig, load_config
 from controller.core.errors import OpensweepError
-from controller.core.runs import RUN_STATES, RunRecord
+from controller.core.runs import RUN_STATES, RunRecord, SharedRunRecord
 from controller.core.space import FlatParams, SearchSpace
 
 __all__ = ["EngineInputError", "next_run", "stop_runs", "to_run_record"]
@@ -238,7 +239,9 @@ def _records(space: SearchSpace, runs: Any) -> list[RunRecord]:
             if key is None:
                 record = to_run_record(space, run, f"runs[{i}]")
             elif _is_plain(run):
-                record = to_run_record(space, marshal.loads(key), f"runs[{i}]")
+                built = to_run_record(space, marshal.loads(key), f"runs[{i}]")
+                # Private and never changed: the engine may remember results per record.
+                record = SharedRunRecord(**{f.name: getattr(built, f.name) for f in fields(built)})
                 _memo_put(memo, key, record, _MEMO_RECORDS)
             else:
                 record = to_run_record(space, run, f"runs[{i}]")

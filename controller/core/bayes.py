@@ -45,6 +45,7 @@ from controller.core.runs import (
     MAXIMIZE,
     STOPPED,
     RunRecord,
+    SharedRunRecord,
     best_value,
     reported_metric,
 )
@@ -371,37 +372,89 @@ def _collect(
     - running (and any state this module does not know): pending.
     """
     data = _Data()
-    sign = -1.0 if goal == MAXIMIZE else 1.0
     rows = _row_memo(enc.space)
-    remembered = rows.get
+    shared = _shared_memo(enc.space, metric, goal)
+    remembered = shared.get
     # (Local names for the list methods: this loop runs over every run for every suggestion.)
     x_all, keys_all, x_obs, y_obs = (
         data.x_all.append, data.keys_all.append, data.x_obs.append, data.y_obs.append
     )
     for run in runs:
-        params = run.params
-        entry = remembered(id(params))
-        if entry is not None and entry[0] is params and entry[1] == params:
-            x, key = entry[2]  # :func:`_encoded`'s memo hit, inline
+        if type(run) is SharedRunRecord:
+            entry = remembered(id(run))
+            if entry is None or entry[0] is not run:
+                entry = (run, *_contribution(enc, rows, run, metric, goal))
+                _remember(shared, id(run), entry)
+            _, x, key, kind, value = entry
         else:
-            x, key = _encoded(enc, rows, params)
+            x, key, kind, value = _contribution(enc, rows, run, metric, goal)
         if x is None or key is None:
             continue
         x_all(x)
         keys_all(key)
-        state = run.state
-        if state in (FINISHED, STOPPED):
-            value = best_value(run, metric, goal)
-            if value is not None:
-                x_obs(x)
-                y_obs(sign * value)
-            elif state == FINISHED or reported_metric(run, metric):
-                data.x_failed.append(x)
-        elif state in (FAILED, CRASHED):
+        if kind == _OBSERVED:
+            x_obs(x)
+            y_obs(value)
+        elif kind == _FAILED:
             data.x_failed.append(x)
-        else:  # running, and any state this module does not know
+        elif kind == _PENDING:
             data.x_pending.append(x)
     return data
+
+
+_OBSERVED, _FAILED, _PENDING, _POINT_ONLY = range(4)
+_Contribution = tuple[bytes | None, tuple[float, ...] | None, int, float]
+
+
+def _contribution(
+    enc: SpaceEncoding, rows: dict[int, tuple[Any, Any, _Row]], run: RunRecord, metric: str,
+    goal: str,
+) -> _Contribution:
+    """What ``run`` adds to :class:`_Data`: its row and key (None when not in the space), its
+    kind and, for an observation, its value in minimisation units."""
+    params = run.params
+    entry = rows.get(id(params))
+    if entry is not None and entry[0] is params and entry[1] == params:
+        x, key = entry[2]  # :func:`_encoded`'s memo hit, inline
+    else:
+        x, key = _encoded(enc, rows, params)
+    if x is None:
+        return None, None, _POINT_ONLY, 0.0
+    state = run.state
+    if state in (FINISHED, STOPPED):
+        value = best_value(run, metric, goal)
+        if value is not None:
+            return x, key, _OBSERVED, -value if goal == MAXIMIZE else value
+        if state == FINISHED or reported_metric(run, metric):
+            return x, key, _FAILED, 0.0
+        return x, key, _POINT_ONLY, 0.0
+    if state in (FAILED, CRASHED):
+        return x, key, _FAILED, 0.0
+    return x, key, _PENDING, 0.0  # running, and any state this module does not know
+
+
+_SharedEntry = tuple[RunRecord, bytes | None, tuple[float, ...] | None, int, float]
+_SHARED_MEMOS: dict[tuple[SearchSpace, str, str], dict[int, _SharedEntry]] = {}
+
+
+def _shared_memo(space: SearchSpace, metric: str, goal: str) -> dict[int, _SharedEntry]:
+    """Contributions of :class:`SharedRunRecord` runs, by the record's ``id`` (the entry holds
+    the record, so the ``id`` cannot be reused while remembered). Such a record never
+    changes, so what was derived from it holds; this skips re-reading 1,000 runs' params and
+    metrics for every suggestion of a library-mode loop."""
+    key = (space, metric, goal)
+    memo = _SHARED_MEMOS.get(key)
+    if memo is None:
+        if len(_SHARED_MEMOS) >= _ROW_MEMO_SPACES:
+            _SHARED_MEMOS.clear()
+        memo = _SHARED_MEMOS[key] = {}
+    return memo
+
+
+def _remember(memo: dict[int, _SharedEntry], key: int, entry: _SharedEntry) -> None:
+    if len(memo) >= _ROW_MEMO_RUNS:
+        memo.clear()
+    memo[key] = entry
 
 
 # --------------------------------------------------------------------------- encoded-row memo

@@ -51,6 +51,15 @@ class RunRecord:
     best: dict[str, float] = field(default_factory=dict)
 
 
+class SharedRunRecord(RunRecord):
+    """A record its maker passes to the engine call after call and never changes, nor any
+    dict or list in it (library mode's memoised records, built from private copies).
+
+    The engine may remember what it derived from such a record by the record's identity: a
+    run whose content changes must arrive as a new record (library mode makes one).
+    """
+
+
 def is_metric_value(value: Any) -> bool:
     """True for a finite real number that is not a bool (W&B's ``is_number``)."""
     if type(value) is float:  # the usual case, without the abstract-class checks below

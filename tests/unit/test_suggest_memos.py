@@ -15,7 +15,7 @@ import pytest
 
 from controller.core import bayes
 from controller.core.config import parse_config
-from controller.core.runs import RunRecord
+from controller.core.runs import RunRecord, SharedRunRecord
 from opensweep import engine as library
 
 PARAMETERS = {
@@ -48,6 +48,7 @@ def _clear_memos() -> None:
     library._record_memo.clear()
     library._config_memo.clear()
     bayes._ROW_MEMOS.clear()
+    bayes._SHARED_MEMOS.clear()
 
 
 def _fresh(config: dict[str, Any], runs: list[dict[str, Any]], seed: int) -> Any:
@@ -89,9 +90,11 @@ def test_a_run_changed_in_place_is_read_afresh(change: Any) -> None:
 def test_memoised_records_are_what_to_run_record_builds() -> None:
     runs = _runs(5)
     space = parse_config(CONFIG).space
-    expected = [library.to_run_record(space, copy.deepcopy(r)) for r in runs]
+    expected = [vars(library.to_run_record(space, copy.deepcopy(r))) for r in runs]
     for _ in range(2):
-        assert library._records(space, runs) == expected
+        records = library._records(space, runs)
+        assert [vars(r) for r in records] == expected
+        assert all(type(r) is SharedRunRecord for r in records)
 
 
 def test_a_memoised_record_does_not_share_the_callers_objects() -> None:
@@ -149,6 +152,7 @@ def test_remembered_rows_equal_fresh_encodings_and_change_with_their_params() ->
               {"x": 0.5, "net": {"width": 64, "drop": 0.1}},  # not in the space
               {"x": 0.75}]                                     # incomplete
     bayes._ROW_MEMOS.clear()
+    bayes._SHARED_MEMOS.clear()
     first = _encode_all(parameters, params)
     assert first[0][0] == np.array(enc.encode_nested(params[0])).tobytes()
     assert first[0][1] == bayes._key(np.array(enc.encode_nested(params[0])))
@@ -182,3 +186,34 @@ def test_a_numpy_value_never_shares_a_memo_entry_with_the_bytes_marshal_writes_f
     as_numpy[0]["config"]["lr"] = np.float64(0.001)
     assert library._records(space, as_numpy)[0].params["lr"] == 0.001
     assert library._records(space, as_bytes)[0].params["lr"] == np.float64(0.001).tobytes()
+
+
+def test_shared_records_give_what_plain_records_give() -> None:
+    config = parse_config(CONFIG)
+    runs = _runs(bayes.FAST_SEARCH_AFTER + 20, seed=8)
+    runs[3]["state"] = "running"
+    runs[4]["state"] = "failed"
+    runs[5]["state"] = "stopped"
+    del runs[5]["summary"], runs[5]["history"]
+    shared = library._records(config.space, runs)
+    plain = [RunRecord(**vars(r)) for r in shared]
+    _clear_memos()
+    enc = bayes.SpaceEncoding(config.space)
+    for _ in range(2):  # cold, then from the memo
+        a = bayes._collect(enc, shared, "loss", "minimize")
+        b = bayes._collect(enc, plain, "loss", "maximize")
+        c = bayes._collect(enc, plain, "loss", "minimize")
+        assert vars(a) == vars(c)
+        assert b.y_obs == [-v for v in c.y_obs]
+    assert bayes.suggest(config, shared, 2) == bayes.suggest(config, plain, 2)
+
+
+def test_a_changed_run_arrives_as_a_new_shared_record() -> None:
+    runs = _runs(30, seed=9)
+    space = parse_config(CONFIG).space
+    before = library._records(space, runs)
+    runs[7]["summary"]["loss"] = -5.0
+    after = library._records(space, runs)
+    assert after[7] is not before[7] and after[7].summary["loss"] == -5.0
+    assert all(a is b for i, (a, b) in enumerate(zip(before, after, strict=True)) if i != 7)
+    assert library.next_run(CONFIG, runs, 1) == _fresh(CONFIG, runs, 1)
