@@ -590,9 +590,12 @@ def _measured_line(what: str, part: dict[str, Any], flag: str) -> str:
     m = part.get("measured") or {}
     env = m.get("environment") or {}
     wall = m.get("wall_seconds")
+    load = m.get("load_average")
     return (f"{what} measured {m.get('finished_at')} with `python -m bench controller"
             f"{' --quick' if m.get('quick') else ''} {flag}`"
             + (f" ({wall:.0f} s wall)" if wall is not None else "")
+            + (f", load average {load[0]:.1f} at the start and {load[1]:.1f} at the end"
+               if load else "")
             + f", {bench.code_note(env)}.")
 
 
@@ -716,9 +719,10 @@ def main(argv: list[str] | None = None) -> int:
                               **_earlier_parts(out_dir / "controller.json")}
     failed = False
 
-    def note(started: float) -> dict[str, Any]:
+    def note(started: float, load: float) -> dict[str, Any]:
         return {"finished_at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
                 "wall_seconds": time.monotonic() - started, "quick": args.quick,
+                "load_average": [load, os.getloadavg()[0]],
                 "environment": environment}
 
     with _workdir(args.keep) as work:
@@ -726,13 +730,13 @@ def main(argv: list[str] | None = None) -> int:
             print(f"controller bench: work directory {work}", flush=True)
         if not args.skip_throughput:
             print(f"controller bench: throughput, {args.clients} agents", flush=True)
-            started = time.monotonic()
+            started, load = time.monotonic(), os.getloadavg()[0]
             report["throughput"] = throughput(args.clients, seconds, args.warmup, rounds, work)
-            report["throughput"]["measured"] = note(started)
+            report["throughput"]["measured"] = note(started, load)
             failed = failed or bool(report["throughput"]["missing"])
         if not args.skip_replay:
             print(f"controller bench: replay and restart, {events:,} events", flush=True)
-            started = time.monotonic()
+            started, load = time.monotonic(), os.getloadavg()[0]
             try:
                 report["replay"] = replay_and_restart(
                     events, work, repeats=1 if args.quick else 3,
@@ -740,7 +744,7 @@ def main(argv: list[str] | None = None) -> int:
             except (ImportError, AttributeError, RuntimeError, subprocess.SubprocessError) as exc:
                 report["replay"] = {"error": f"{type(exc).__name__}: {exc}"}
                 failed = True
-            report["replay"]["measured"] = note(started)
+            report["replay"]["measured"] = note(started, load)
     bench.write_json(out_dir / "controller.json", report)
     (out_dir / "controller.md").write_text(markdown(report) + "\n")
     print(markdown(report))
