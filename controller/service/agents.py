@@ -10,6 +10,7 @@ could survive a crash with it, and the reader never waits for a commit.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 from typing import Any
@@ -35,20 +36,35 @@ HELLO_TIMEOUT = 30.0
 
 
 class AgentConnection:
-    """One open Connect stream: an ordered outbound queue gated on durability."""
+    """One open Connect stream: an ordered outbox whose head is written once it is durable.
+
+    The writer task sleeps until the message at the head of the outbox may go (its events are
+    durable) and then writes every message that may, in order. It is woken by a done-callback
+    on the head's durability future, not by every message queued: each reply costs one wake-up
+    of the writer, and a commit that covers several replies to one agent wakes it once.
+    """
 
     def __init__(self, agent_id: str, context: grpc.aio.ServicerContext) -> None:
         self.agent_id = agent_id
         self.context = context
         self.closed = asyncio.Event()
         self.close_reason = ""
-        self._queue: asyncio.Queue[tuple[asyncio.Future[Any] | None,
-                                         agents_pb2.ControllerMessage]] = asyncio.Queue()
+        self._outbox: collections.deque[tuple[asyncio.Future[Any] | None,
+                                              agents_pb2.ControllerMessage]] = collections.deque()
+        self._asleep: asyncio.Future[None] | None = None
+        """The writer's wake-up call while it sleeps on an empty outbox or a head not durable."""
 
     def send(self, message: agents_pb2.ControllerMessage,
              durable: asyncio.Future[Any] | None = None) -> None:
-        if not self.closed.is_set():
-            self._queue.put_nowait((durable, message))
+        if self.closed.is_set():
+            return
+        outbox = self._outbox
+        outbox.append((durable, message))
+        if len(outbox) == 1 and self._asleep is not None:  # the writer waits for a message
+            if durable is None or durable.done():
+                self._wake()
+            else:
+                durable.add_done_callback(self._wake)
 
     def push_stop(self, run_id: str, reason: str, durable: asyncio.Future[Any] | None) -> None:
         self.send(agents_pb2.ControllerMessage(
@@ -59,16 +75,40 @@ class AgentConnection:
             self.close_reason = reason
             self.closed.set()
 
+    def _wake(self, _: object = None) -> None:
+        asleep = self._asleep
+        if asleep is not None and not asleep.done():
+            asleep.set_result(None)
+
     async def write_loop(self) -> None:
+        outbox = self._outbox
+        loop = asyncio.get_running_loop()
         while True:
-            durable, message = await self._queue.get()
-            if durable is not None:
-                try:
-                    await durable
-                except StoreFailedError as exc:
-                    self.close(str(exc))
-                    return
-            await self.context.write(message)
+            while outbox:
+                durable, message = outbox[0]
+                if durable is not None:
+                    if not durable.done():
+                        break
+                    if durable.cancelled():
+                        self.close("the event log is closing")
+                        return
+                    failure = durable.exception()
+                    if failure is not None:
+                        if isinstance(failure, StoreFailedError):
+                            self.close(str(failure))
+                            return
+                        raise failure
+                outbox.popleft()
+                await self.context.write(message)
+            self._asleep = asleep = loop.create_future()
+            if outbox:  # the head waits for its commit
+                head = outbox[0][0]
+                assert head is not None
+                head.add_done_callback(self._wake)
+            try:
+                await asleep
+            finally:
+                self._asleep = None
 
 
 class AgentServicer(agents_pb2_grpc.AgentServiceServicer):
@@ -183,8 +223,7 @@ class AgentServicer(agents_pb2_grpc.AgentServiceServicer):
                             batch.run_id)
                 through = max((r.seq for r in batch.records), default=-1) + 1
                 durable = ctl.durable_now()
-            connection.send(agents_pb2.ControllerMessage(ack=agents_pb2.Ack(
-                run_id=batch.run_id, metrics_through_seq=through)), durable)
+            connection.send(_ack(batch.run_id, through), durable)
         elif kind == "run_started":
             ctl.run_started(message.run_started.run_id, message.run_started.pid)
         elif kind == "run_ended":
@@ -201,9 +240,8 @@ class AgentServicer(agents_pb2_grpc.AgentServiceServicer):
                 log.warning("agent %s: end of unknown run %r ignored", agent_id, ended.run_id)
                 durable = ctl.durable_now()
             run = ctl.state.runs.get(ended.run_id)
-            connection.send(agents_pb2.ControllerMessage(ack=agents_pb2.Ack(
-                run_id=ended.run_id, run_ended=True,
-                metrics_through_seq=run.next_metric_seq if run else 0)), durable)
+            connection.send(_ack(ended.run_id, run.next_metric_seq if run else 0, run_ended=True),
+                            durable)
         elif kind == "goodbye":
             await ctl.agent_left(agent_id, message.goodbye.reason)
             connection.close("the agent said goodbye")
@@ -217,10 +255,31 @@ class AgentServicer(agents_pb2_grpc.AgentServiceServicer):
 
 def _decision_message(decision: Assignment | NoWork) -> agents_pb2.ControllerMessage:
     if isinstance(decision, Assignment):
-        return agents_pb2.ControllerMessage(run=agents_pb2.RunAssignment(
-            run_id=decision.run_id, sweep_id=decision.sweep_id,
-            config_json=to_json(decision.params), program=decision.program,
-            command=list(decision.command)))
+        # Fields set one by one on the message's own sub-message: building a RunAssignment and
+        # passing it to ControllerMessage() copies it, which costs more than the rest of the
+        # message (one is built per suggestion).
+        message = agents_pb2.ControllerMessage()
+        run = message.run
+        run.run_id = decision.run_id
+        run.sweep_id = decision.sweep_id
+        run.config_json = to_json(decision.params)
+        if decision.program:
+            run.program = decision.program
+        if decision.command:
+            run.command.extend(decision.command)
+        return message
     reason = agents_pb2.NO_RUN_REASON_SWEEP_DONE if decision.done else agents_pb2.NO_RUN_REASON_WAIT
     return agents_pb2.ControllerMessage(no_run=agents_pb2.NoRun(
         reason=reason, retry_after_seconds=decision.retry_after, detail=decision.detail))
+
+
+def _ack(run_id: str, metrics_through_seq: int, run_ended: bool = False
+         ) -> agents_pb2.ControllerMessage:
+    """An Ack, built in place (see ``_decision_message``)."""
+    message = agents_pb2.ControllerMessage()
+    ack = message.ack
+    ack.SetInParent()
+    ack.run_id = run_id
+    ack.metrics_through_seq = metrics_through_seq
+    ack.run_ended = run_ended
+    return message

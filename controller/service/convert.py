@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterable
 from typing import Any
 
+from controller import jsontext
 from controller.core.state import Run, State, Sweep
 from opensweep.v1 import sweeps_pb2
 
@@ -29,13 +29,9 @@ RUN_STATES = {
 RUN_STATE_NAMES = {value: name for name, value in RUN_STATES.items()}
 
 
-_ENCODE = json.JSONEncoder(separators=(",", ":"), allow_nan=True).encode
-"""Built once: ``json.dumps`` with arguments makes a new encoder per call (one per run handed
-out)."""
-
-
 def to_json(value: Any) -> str:
-    return _ENCODE(value)
+    """Compact JSON of a config or params (NaN and infinities as ``json`` writes them)."""
+    return jsontext.dumps(value)
 
 
 def expected_run_count(sweep: Sweep) -> int | None:

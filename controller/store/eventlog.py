@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import functools
 import json
 import logging
 import os
@@ -40,6 +41,7 @@ from typing import Any
 import aiosqlite
 import msgspec
 
+from controller import jsontext
 from controller.core import events as ev
 from controller.core.errors import OpensweepError
 
@@ -81,6 +83,9 @@ SCHEMA_VERSION = 1
 (written before ``run_metrics``) gets the index built on open; a newer one is refused."""
 KEEP_SNAPSHOTS = 2
 """Snapshots kept (each is the whole state; older ones are deleted when a new one lands)."""
+MAX_ROWS_PER_COMMIT = 1000
+"""Rows in one commit (one INSERT of six parameters a row; SQLite's default limit on a
+statement's parameters is 32,766). More pending rows are committed in the next round."""
 READ_CHUNK = 5000
 """Rows fetched per round trip to the reader thread while replaying or reading."""
 
@@ -113,14 +118,16 @@ class StoredRow:
     data: str
 
 
-_ENCODE = json.JSONEncoder(separators=(",", ":")).encode
-"""One encoder for every event (``json.dumps`` with arguments builds a new one per call)."""
+_COLUMNS = {"events": "(seq, time, type, version, sweep_id, data)", "run_metrics": "(run_id, seq)"}
 
 
-def _dumps(data: dict[str, Any]) -> str:
-    # NaN/inf metric values are kept (Python's json reads them back; orjson would write null);
-    # compact separators keep the log small.
-    return _ENCODE(data)
+@functools.lru_cache(maxsize=512)
+def _insert_sql(table: str, rows: int) -> str:
+    """The INSERT of ``rows`` rows into ``table`` (SQLite caches the prepared statement by its
+    text too)."""
+    columns = _COLUMNS[table]
+    marks = "(" + ",".join("?" * (columns.count(",") + 1)) + ")"
+    return f"INSERT INTO {table} {columns} VALUES " + ",".join([marks] * rows)
 
 
 class EventStore:
@@ -213,7 +220,7 @@ class EventStore:
             raise StoreFailedError(f"the event log failed earlier: {self._failed}")
         if self._closing:
             raise StoreFailedError("the event log is closed")
-        text = _dumps(event.to_data() if data is None else data)
+        text = jsontext.dumps(event.to_data() if data is None else data)
         self.last_seq += 1
         seq = self.last_seq
         self._pending.append((seq, event.time, event.TYPE, event.VERSION, event.sweep_id, text))
@@ -265,22 +272,21 @@ class EventStore:
                 self._wake.clear()
                 await self._wake.wait()
                 continue
-            rows, self._pending = self._pending, []
-            metrics, self._pending_metrics = self._pending_metrics, []
-            waiters, self._waiters = self._waiters, []
+            if len(self._pending) <= MAX_ROWS_PER_COMMIT:
+                rows, self._pending = self._pending, []
+                waiters, self._waiters = self._waiters, []
+                metrics, self._pending_metrics = self._pending_metrics, []
+            else:
+                rows = self._pending[:MAX_ROWS_PER_COMMIT]
+                waiters = self._waiters[:MAX_ROWS_PER_COMMIT]
+                del self._pending[:MAX_ROWS_PER_COMMIT], self._waiters[:MAX_ROWS_PER_COMMIT]
+                last = rows[-1][0]
+                metrics = [m for m in self._pending_metrics if m[1] <= last]
+                del self._pending_metrics[:len(metrics)]
             try:
                 async with self._write_lock:
-                    await self._writer.execute("BEGIN IMMEDIATE")
-                    await self._writer.executemany(
-                        "INSERT INTO events (seq, time, type, version, sweep_id, data) "
-                        "VALUES (?, ?, ?, ?, ?, ?)", rows)
-                    if metrics:
-                        await self._writer.executemany(
-                            "INSERT INTO run_metrics (run_id, seq) VALUES (?, ?)", metrics)
-                    await self._writer.execute("COMMIT")
+                    await self._commit(rows, metrics)
             except BaseException as exc:
-                with contextlib.suppress(Exception):
-                    await self._writer.execute("ROLLBACK")
                 self._fail(exc, waiters)
                 if isinstance(exc, asyncio.CancelledError):
                     raise
@@ -302,6 +308,31 @@ class EventStore:
                 self._watchers = keep
             async with self._durable_changed:
                 self._durable_changed.notify_all()
+
+    async def _commit(self, rows: list[tuple[Any, ...]], metrics: list[tuple[str, int]]) -> None:
+        """Insert one group of events (and their run_metrics rows) in one transaction.
+
+        One multi-row INSERT per table: ``executemany`` releases and re-takes the GIL for every
+        row, and with the event loop busy each re-take is a thread handoff (~100 futex calls
+        per commit, a sixth of the controller's CPU per suggestion). Without metrics rows the
+        events' INSERT is the whole transaction: in autocommit mode a statement is its own
+        transaction (all its rows or none, durable when it returns), so the commit is one
+        round trip to the SQLite thread instead of three."""
+        writer = self._writer
+        params = [value for row in rows for value in row]
+        if not metrics:
+            await writer.execute(_insert_sql("events", len(rows)), params)
+            return
+        await writer.execute("BEGIN IMMEDIATE")
+        try:
+            await writer.execute(_insert_sql("events", len(rows)), params)
+            await writer.execute(_insert_sql("run_metrics", len(metrics)),
+                                 [value for row in metrics for value in row])
+            await writer.execute("COMMIT")
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await writer.execute("ROLLBACK")
+            raise
 
     def _fail(self, exc: BaseException, waiters: list[tuple[int, asyncio.Future[int]]]) -> None:
         log.critical("event log commit failed: %s", exc)

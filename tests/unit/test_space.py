@@ -112,6 +112,20 @@ def test_beta_draws_lie_in_the_unit_interval_with_the_beta_mean() -> None:
 # ---------------------------------------------------------------- q
 
 
+@pytest.mark.parametrize("spec", [
+    {"distribution": "uniform", "min": -3.5, "max": 2},
+    {"distribution": "log_uniform", "min": -5, "max": 2},
+    {"distribution": "log_uniform_values", "min": 1e-5, "max": 0.1},
+    {"distribution": "inv_log_uniform", "min": 0, "max": 3},
+    {"distribution": "inv_log_uniform_values", "min": 0.01, "max": 10},
+])
+def test_a_draw_is_the_generic_inverse_cdf_draw_with_its_arguments_looked_up_once(
+        spec: dict[str, Any]) -> None:
+    p = param(spec)
+    assert draws(p, 500, seed=4) == [p._sample_generic(rng) for rng in
+                                     [np.random.default_rng(4)] for _ in range(500)]
+
+
 def test_q_uniform_draws_are_multiples_of_q_within_the_bounds() -> None:
     values = draws(param({"distribution": "q_uniform", "min": 0, "max": 1, "q": 0.25}), 1000)
     assert set(values) == {0.0, 0.25, 0.5, 0.75, 1.0}

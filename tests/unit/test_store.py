@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import sqlite3
 from pathlib import Path
 
@@ -153,6 +154,29 @@ async def test_a_corrupt_snapshot_falls_back_to_full_replay(tmp_path: Path) -> N
     loaded = await load_state(store)
     assert loaded == fold([created, paused(1)])
     assert isinstance(loaded, State)
+    await store.close()
+
+
+async def test_a_backlog_beyond_one_statement_is_committed_in_order_over_several_commits(
+        tmp_path: Path) -> None:
+    from controller.store.eventlog import MAX_ROWS_PER_COMMIT
+
+    store = await EventStore.open(tmp_path / "log.db")
+    count = 2 * MAX_ROWS_PER_COMMIT + 7
+    # Every third event is a run's metrics: their run_metrics rows go with their own commit.
+    events = [_metrics(f"run{i % 2}", [i], loss=float("nan") if i == 9 else 0.5) if i % 3 == 0
+              else paused(i) for i in range(1, count + 1)]
+    futures = [store.enqueue(event)[1] for event in events]
+    assert await asyncio.gather(*futures) == list(range(1, count + 1))
+    assert store.commits == 3 and store.appended == count
+    assert [r[0] for r in rows(tmp_path / "log.db")] == list(range(1, count + 1))
+    read = [stored.event async for stored in store.read_from(0)]
+    assert read[:8] == events[:8] and read[-1] == events[-1] and len(read) == count
+    assert math.isnan(read[8].records[0]["values"]["loss"])  # type: ignore[attr-defined]
+    for run in ("run0", "run1"):
+        indexed = await store.read_run_metrics(run)
+        assert [e.records[0]["seq"] for e in indexed] == [  # type: ignore[attr-defined]
+            i for i in range(1, count + 1) if i % 3 == 0 and f"run{i % 2}" == run]
     await store.close()
 
 
