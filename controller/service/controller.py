@@ -480,18 +480,21 @@ class Controller:
         self.touch(agent_id)
         sweep = self.state.sweep(agent.sweep_id)
         runtime = self.sweep_runtime(sweep.id)
+        if sweep.method != "bayes":
+            # Decided and recorded without awaiting anything, so no other decision about the
+            # sweep can come in between: no lock to take.
+            return self._decide_now(agent_id, sweep, runtime)
         async with runtime.lock:
-            return await self._decide(agent_id, sweep, runtime)
+            return await self._decide_bayes(agent_id, sweep, runtime)
 
-    async def _decide(self, agent_id: str, sweep: Sweep,
-                      runtime: _SweepRuntime) -> tuple[Assignment | NoWork, asyncio.Future[int]]:
+    def _decide_now(self, agent_id: str, sweep: Sweep,
+                    runtime: _SweepRuntime) -> tuple[Assignment | NoWork, asyncio.Future[int]]:
+        """A grid or random decision."""
         blocked = self._blocked(sweep)
         if blocked is not None:
             return blocked, self.durable_now()
-        config = runtime.config
         run_index = len(sweep.run_ids)
         seed = derive_seed(sweep.seed, run_index)
-        grid_index: int | None = None
         if sweep.method == "grid":
             grid_index = next_grid_index(sweep)
             if grid_index is None:
@@ -499,20 +502,36 @@ class Controller:
                               f"every remaining grid point of sweep {sweep.id} is held by a "
                               "running run; one may fail and be handed out again"), \
                     self.durable_now()
-            flat = self._grid(runtime).point(grid_index)
-        elif sweep.method == "bayes":
-            records = self.run_records(sweep, copy=True)
-            flat_or_none = await asyncio.to_thread(_engine_suggestion, config, records, seed)
-            # The world may have moved while we computed.
-            self.active_agent(agent_id)
-            blocked = self._blocked(sweep)
-            if blocked is not None:
-                return blocked, self.durable_now()
-            if flat_or_none is None:
-                return NoWork(True, 0.0, "the search method has nothing left"), self.durable_now()
-            flat = flat_or_none
-        else:
-            flat = sample_random(config.space, seed)
+            return self._assign(agent_id, sweep, runtime, run_index, seed,
+                                self._grid(runtime).point(grid_index), grid_index)
+        return self._assign(agent_id, sweep, runtime, run_index, seed,
+                            sample_random(runtime.config.space, seed), None)
+
+    async def _decide_bayes(self, agent_id: str, sweep: Sweep, runtime: _SweepRuntime
+                            ) -> tuple[Assignment | NoWork, asyncio.Future[int]]:
+        """A bayes decision: computed in a thread while holding the sweep's lock, so the next
+        decision sees the run this one creates."""
+        blocked = self._blocked(sweep)
+        if blocked is not None:
+            return blocked, self.durable_now()
+        run_index = len(sweep.run_ids)
+        seed = derive_seed(sweep.seed, run_index)
+        records = self.run_records(sweep, copy=True)
+        flat = await asyncio.to_thread(_engine_suggestion, runtime.config, records, seed)
+        # The world may have moved while we computed.
+        self.active_agent(agent_id)
+        blocked = self._blocked(sweep)
+        if blocked is not None:
+            return blocked, self.durable_now()
+        if flat is None:
+            return NoWork(True, 0.0, "the search method has nothing left"), self.durable_now()
+        return self._assign(agent_id, sweep, runtime, run_index, seed, flat, None)
+
+    def _assign(self, agent_id: str, sweep: Sweep, runtime: _SweepRuntime, run_index: int,
+                seed: int, flat: dict[Any, Any], grid_index: int | None
+                ) -> tuple[Assignment, asyncio.Future[int]]:
+        """Record the run that hands ``flat`` to the agent."""
+        config = runtime.config
         params = config.space.nest(flat)
         run_id = run_id_for(sweep.id, run_index)
         durable = self.record(ev.RunAssigned(
