@@ -165,36 +165,55 @@ def compare(functions: dict[str, Any], methods: list[str]) -> dict[str, Any]:
 
 
 def reuse_rows(
-    path: Path, functions: dict[str, Any], methods: list[str], seeds: int, evals: int
+    paths: Sequence[Path],
+    functions: dict[str, Any],
+    methods: list[str],
+    seeds: int,
+    evals: int,
 ) -> dict[str, Any]:
-    """Copy into ``functions`` the rows of methods not in ``methods`` from an earlier report.
+    """Copy into ``functions`` the rows of methods not in ``methods`` from earlier reports.
 
-    Only when that report used the same seeds and evaluations and holds every problem; the
-    rows keep their own timing figures. Returns what was reused, for the report.
+    Each problem's rows come from the first report that holds it (so anchors measured on a
+    problem added later can sit in a second file); every report must have used the same seeds
+    and evaluations, and every problem must be in one of them. The rows keep their own timing
+    figures. Returns what was reused, for the report.
     """
     import json
 
-    old = json.loads(path.read_text())
-    if old["settings"]["seeds"] != seeds or old["settings"]["evals"] != evals:
-        raise ValueError(
-            f"it used {old['settings']['seeds']} seeds x {old['settings']['evals']} evaluations, "
-            f"this run {seeds} x {evals}"
-        )
+    olds = []
+    for path in paths:
+        old = json.loads(path.read_text())
+        if old["settings"]["seeds"] != seeds or old["settings"]["evals"] != evals:
+            raise ValueError(
+                f"{path} used {old['settings']['seeds']} seeds x {old['settings']['evals']} "
+                f"evaluations, this run {seeds} x {evals}"
+            )
+        olds.append((path, old))
     taken: set[str] = set()
+    used: dict[str, tuple[Path, dict[str, Any]]] = {}
     for name, fn in functions.items():
-        if name not in old["functions"]:
-            raise ValueError(f"it has no results for problem {name!r}")
-        for method, entry in old["functions"][name]["methods"].items():
+        source = next(((p, o) for p, o in olds if name in o["functions"]), None)
+        if source is None:
+            raise ValueError(f"no report has results for problem {name!r}")
+        used[str(source[0])] = source
+        for method, entry in source[1]["functions"][name]["methods"].items():
             if method not in methods and "regret" in entry:
                 fn["methods"][method] = entry
                 taken.add(method)
         fn["methods"] = {m: fn["methods"][m] for m in ALL_METHODS if m in fn["methods"]}
     return {
-        "from": str(path),
-        "measured_at": old["settings"]["finished_at"],
-        "opensweep_commit_then": old["environment"].get("opensweep_commit"),
+        "from": sorted(used),
+        "measured_at": sorted({o["settings"]["finished_at"] for _, o in used.values()}),
+        "opensweep_commit_then": sorted(
+            {str(o["environment"].get("opensweep_commit")) for _, o in used.values()}
+        ),
         "methods": sorted(taken),
     }
+
+
+def _listing(value: str | list[str]) -> str:
+    """A reused report's field: one value (older reports) or a list of them."""
+    return value if isinstance(value, str) else ", ".join(value)
 
 
 def _cell(q: dict[str, float]) -> str:
@@ -217,8 +236,8 @@ def markdown(report: dict[str, Any]) -> str:
     if report.get("reused"):
         r = report["reused"]
         lines += [
-            f"Rows of {', '.join(LABELS[m] for m in r['methods'])} are reused from the run of "
-            f"{r['measured_at']} (same seeds, evaluations and problems; those engines are seeded "
+            f"Rows of {', '.join(LABELS[m] for m in r['methods'])} are reused from the run(s) of "
+            f"{_listing(r['measured_at'])} (same seeds, evaluations and problems; those engines are seeded "
             "and do not depend on opensweep's code); only opensweep was re-measured. Their "
             "ms/suggestion figures come from that run.",
             "",
@@ -337,10 +356,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--jobs", type=int, default=2, help="worker processes (default 2)")
     p.add_argument(
         "--reuse",
-        metavar="JSON",
-        help="take the rows of methods not run now from this earlier bayes_regret.json (same "
-        "seeds, evaluations and problems): the anchors' results do not depend on opensweep's "
-        "code, so re-measuring opensweep alone is enough after a change to it",
+        metavar="JSON[,JSON...]",
+        help="take the rows of methods not run now from these earlier bayes_regret.json files "
+        "(same seeds and evaluations; each problem from the first file that has it): the "
+        "anchors' results do not depend on opensweep's code, so re-measuring opensweep alone "
+        "is enough after a change to it",
     )
     p.add_argument("--out", help="output directory (default bench/results[/quick])")
     return p.parse_args(argv)
@@ -403,7 +423,9 @@ def main(argv: list[str] | None = None) -> int:
     reused: dict[str, Any] = {}
     if args.reuse:
         try:
-            reused = reuse_rows(Path(args.reuse), functions, methods, seeds, evals)
+            reused = reuse_rows(
+                [Path(p) for p in args.reuse.split(",")], functions, methods, seeds, evals
+            )
         except (OSError, ValueError, KeyError) as exc:
             print(f"bayes_regret: cannot reuse {args.reuse}: {exc}", file=sys.stderr)
             return 2

@@ -12,7 +12,7 @@ the method is sound in general rather than tuned to those five.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -232,6 +232,83 @@ def _needle_optimum() -> float:
     return float(res.fun)
 
 
+# Shekel-10 on [0, 10]^4: ten wells of different depths and widths over a flat plateau; the
+# deepest is at (4, 4, 4, 4), with two almost as deep nearby that trap local searches.
+_SHEKEL_BETA = 0.1 * np.array([1, 2, 2, 4, 4, 6, 3, 7, 5, 5], dtype=float)
+_SHEKEL_C = np.array(
+    [
+        [4, 1, 8, 6, 3, 2, 5, 8, 6, 7],
+        [4, 1, 8, 6, 7, 9, 3, 1, 2, 3.6],
+        [4, 1, 8, 6, 3, 2, 5, 8, 6, 7],
+        [4, 1, 8, 6, 7, 9, 3, 1, 2, 3.6],
+    ]
+).T
+
+
+def _shekel(x: np.ndarray) -> float:
+    return float(-np.sum(1.0 / (np.sum((x - _SHEKEL_C) ** 2, axis=1) + _SHEKEL_BETA)))
+
+
+def shekel4(params: Mapping[str, Any]) -> float:
+    """Shekel (m = 10) 4-D on [0, 10]^4; global minimum -10.5364 near (4, 4, 4, 4)."""
+    return _shekel(_vector(params, 4))
+
+
+def six_hump_camel(params: Mapping[str, Any]) -> float:
+    """Six-hump camel on [-3, 3] x [-2, 2]; two global minima of -1.0316 among six local ones."""
+    x, y = float(params["x1"]), float(params["x2"])
+    return (4 - 2.1 * x**2 + x**4 / 3) * x**2 + x * y + (-4 + 4 * y**2) * y**2
+
+
+# An SVM-like validation error: log-scale C and gamma with the RBF kernel's diagonal ridge
+# (C and gamma trade off), a polynomial kernel whose degree matters, a linear kernel that ignores
+# gamma, an almost irrelevant boolean; far from a kernel's good region the error saturates at
+# chance (0.5), so most of the space is a plateau.
+_SVM_BASE = {"rbf": 0.06, "poly": 0.09, "linear": 0.12}
+_SVM_CHANCE = 0.5
+
+
+def svm_like(params: Mapping[str, Any]) -> float:
+    """Synthetic SVM error over kernel, log C, log gamma, degree and shrinking; minimum 0.06."""
+    kernel = str(params["kernel"])
+    a = math.log10(float(params["C"]))
+    b = math.log10(float(params["gamma"]))
+    degree = int(params["degree"])
+    if kernel == "rbf":
+        q = ((a + b + 1.0) / 0.7) ** 2 + ((a - b - 4.0) / 3.0) ** 2
+        base = _SVM_BASE[kernel]
+    elif kernel == "poly":
+        q = (a / 1.5) ** 2 + ((b + 1.0) / 2.5) ** 2
+        base = _SVM_BASE[kernel] + 0.01 * (degree - 3) ** 2
+    else:
+        q = ((a + 1.0) / 2.0) ** 2
+        base = _SVM_BASE[kernel]
+    shrink = 0.0 if params["shrinking"] is True else 0.002
+    return base + (_SVM_CHANCE - base) * (1 - math.exp(-0.5 * q)) + shrink
+
+
+def _svm_config() -> dict[str, Any]:
+    return {
+        "method": "bayes",
+        "metric": {"name": METRIC, "goal": "minimize"},
+        "parameters": {
+            "kernel": {"values": ["rbf", "poly", "linear"]},
+            "C": {"distribution": "log_uniform_values", "min": 1e-3, "max": 1e3},
+            "gamma": {"distribution": "log_uniform_values", "min": 1e-5, "max": 10.0},
+            "degree": {"distribution": "int_uniform", "min": 2, "max": 5},
+            "shrinking": {"values": [True, False]},
+        },
+    }
+
+
+def _polished_minimum(f: Callable[[np.ndarray], float], start: Sequence[float]) -> float:
+    """A known minimum to full precision: the published location, polished by Nelder-Mead."""
+    from scipy.optimize import minimize
+
+    res = minimize(f, np.array(start), method="Nelder-Mead", options={"xatol": 1e-12, "fatol": 1e-14})
+    return float(res.fun)
+
+
 def _problems() -> list[Problem]:
     return [
         Problem(
@@ -284,6 +361,32 @@ def _problems() -> list[Problem]:
             _needle_config(),
             needle3,
             _needle_optimum(),
+            False,
+        ),
+        Problem(
+            "shekel4",
+            "Shekel-10 (4-D)",
+            _box_config(_names(4), 0.0, 10.0),
+            shekel4,
+            _polished_minimum(_shekel, [4.0, 4.0, 4.0, 4.0]),
+            False,
+        ),
+        Problem(
+            "six_hump_camel",
+            "Six-hump camel (2-D)",
+            _ranges_config({"x1": (-3.0, 3.0), "x2": (-2.0, 2.0)}),
+            six_hump_camel,
+            _polished_minimum(
+                lambda z: six_hump_camel({"x1": z[0], "x2": z[1]}), [0.0898, -0.7126]
+            ),
+            False,
+        ),
+        Problem(
+            "svm_like",
+            "SVM-like mixed space (categorical kernel, log C, log gamma, int degree, boolean)",
+            _svm_config(),
+            svm_like,
+            _SVM_BASE["rbf"],
             False,
         ),
     ]
