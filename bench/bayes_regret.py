@@ -236,10 +236,10 @@ def markdown(report: dict[str, Any]) -> str:
     if report.get("reused"):
         r = report["reused"]
         lines += [
-            f"Rows of {', '.join(LABELS[m] for m in r['methods'])} are reused from the run(s) of "
-            f"{_listing(r['measured_at'])} (same seeds, evaluations and problems; those engines are seeded "
-            "and do not depend on opensweep's code); only opensweep was re-measured. Their "
-            "ms/suggestion figures come from that run.",
+            f"Rows of {', '.join(LABELS[m] for m in r['methods'])} are reused from the "
+            f"run(s) of {_listing(r['measured_at'])} (same seeds, evaluations and problems; "
+            "those engines are seeded and do not depend on opensweep's code); only opensweep "
+            "was re-measured. Their ms/suggestion figures come from that run.",
             "",
         ]
     if report["missing_methods"]:

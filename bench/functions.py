@@ -305,7 +305,8 @@ def _polished_minimum(f: Callable[[np.ndarray], float], start: Sequence[float]) 
     """A known minimum to full precision: the published location, polished by Nelder-Mead."""
     from scipy.optimize import minimize
 
-    res = minimize(f, np.array(start), method="Nelder-Mead", options={"xatol": 1e-12, "fatol": 1e-14})
+    options = {"xatol": 1e-12, "fatol": 1e-14}
+    res = minimize(f, np.array(start), method="Nelder-Mead", options=options)
     return float(res.fun)
 
 

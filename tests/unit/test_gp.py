@@ -138,3 +138,16 @@ def test_conditioning_on_a_fantasy_shrinks_variance_there() -> None:
     mean, var = gp.predict(point)
     _, var_after = gp.condition(point, mean).predict(point)
     assert var_after[0] < 0.2 * var[0]
+
+
+def test_a_change_of_category_counts_as_one_length_scale_like_a_full_range_move() -> None:
+    # Columns 0: a numeric parameter; 1-3: one categorical parameter's one-hot block.
+    groups = np.array([0, 1, 1, 1])
+    hp = _gp.Hyperparameters(lengthscales=np.array([0.7, 0.7]), signal=1.0, noise=1e-6)
+    gp = _gp.GaussianProcess(np.array([[0.0, 1.0, 0.0, 0.0]]), np.array([0.0]), groups, hp)
+    other_category = np.array([[0.0, 0.0, 1.0, 0.0]])
+    whole_range = np.array([[1.0, 1.0, 0.0, 0.0]])
+    corr_cat = gp.correlation(other_category, gp.x)[0, 0]
+    corr_num = gp.correlation(whole_range, gp.x)[0, 0]
+    assert corr_cat == pytest.approx(corr_num)
+    assert corr_cat == pytest.approx(float(_gp._matern(np.array([1.0 / 0.7**2]), 1.0)[0]))
