@@ -6,7 +6,8 @@ randomness comes from the ``numpy.random.Generator`` the caller passes.
 Model: a constant-zero mean on standardised targets plus a Matérn 5/2 kernel with one length
 scale per *group* of input columns (a numeric parameter is a group of one column; a
 categorical parameter's one-hot block shares one length scale, which makes the kernel an
-overlap kernel for that parameter), a signal variance and a Gaussian noise variance.
+overlap kernel for that parameter, scaled so that a change of category is distance 1 / l), a
+signal variance and a Gaussian noise variance.
 
 Hyperparameters are fitted by maximising the log marginal likelihood plus log priors (a MAP
 fit) with L-BFGS-B from a few starts, with analytic gradients. The priors keep the fit from

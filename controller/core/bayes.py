@@ -12,9 +12,8 @@ Outline:
 2. Runs become data: finished and stopped runs give the best value of the metric over their
    history (W&B's rule); failed and crashed runs, and finished runs that never reported a
    finite value, get the worst value observed; running runs are *pending*.
-3. Until enough runs have a value (:func:`initial_design_size`), suggestions come from a
-   space-filling design: of a scrambled Sobol set, the point farthest from every run so far,
-   with distances that wrap around the unit cube so the design is not pulled into corners.
+3. Until enough runs have a value (:func:`initial_design_size`), suggestions are independent
+   uniform draws over the encoded space that no run has taken (:func:`_initial_point`).
 4. Then a GP (Matérn 5/2, ARD, MAP hyperparameters; :mod:`controller.core._gp`) is fitted to
    the values after a bad-tail-compressing power transform; pending runs are added as
    fantasies at the posterior mean (kriging believer), so concurrent agents spread out.
