@@ -145,9 +145,11 @@ class AgentServicer(agents_pb2_grpc.AgentServiceServicer):
         if not agent_id:
             raise InvalidRequestError("Hello.agent_id is required (call RegisterAgent first)")
         connection = AgentConnection(agent_id, context)
-        ctl.hello(agent_id, list(first.hello.running_run_ids), connection)
+        owed_stops = ctl.hello(agent_id, list(first.hello.running_run_ids), connection)
         connection.send(agents_pb2.ControllerMessage(welcome=agents_pb2.Welcome(
             heartbeat_interval_seconds=ctl.settings.heartbeat_interval)), ctl.durable_now())
+        for run_id, reason in owed_stops:  # behind the Welcome in the ordered outbox
+            connection.push_stop(run_id, reason, None)
         # The stream ends when the agent's messages end, when the writer stops (the stream
         # broke), when the connection is closed (lost agent, a newer stream) or at shutdown.
         # The reader awaits ``context.read()`` itself (no task and no asyncio.wait per

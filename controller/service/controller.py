@@ -395,8 +395,11 @@ class Controller:
     def touch(self, agent_id: str) -> None:
         self._last_seen[agent_id] = time.monotonic()
 
-    def hello(self, agent_id: str, running_ids: Iterable[str], link: AgentLink) -> None:
-        """An agent (re)connected: crash the runs it no longer has, re-push pending stops."""
+    def hello(self, agent_id: str, running_ids: Iterable[str],
+              link: AgentLink) -> list[tuple[str, str]]:
+        """An agent (re)connected: crash the runs it no longer has. Returns the stops still
+        owed to the runs it kept, as (run id, reason), for the caller to push after its
+        Welcome: the agent reads Welcome first on every stream."""
         agent = self.active_agent(agent_id)
         old = self._links.get(agent_id)
         if old is not None and old is not link:
@@ -405,6 +408,7 @@ class Controller:
         self.touch(agent_id)
         listed = set(running_ids)
         now = self.clock()
+        owed: list[tuple[str, str]] = []
         for run_id in sorted(agent.running):
             run = self.state.runs[run_id]
             if run_id not in listed:
@@ -412,7 +416,8 @@ class Controller:
                                           reason=f"agent {agent_id} reconnected without it"))
                 self._finish_if_done(self.state.sweeps[run.sweep_id])
             elif run.stop_reason is not None:
-                link.push_stop(run_id, run.stop_reason, None)
+                owed.append((run_id, run.stop_reason))
+        return owed
 
     def disconnected(self, agent_id: str, link: AgentLink) -> None:
         if self._links.get(agent_id) is link:

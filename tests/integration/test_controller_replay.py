@@ -11,7 +11,7 @@ import asyncio
 import json
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from controller.client import aio_channel, sweep_stub
@@ -110,6 +110,7 @@ def check_views(sweep_id: str, views: list[Any], log: list[sweeps_pb2.Event]) ->
 
 @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
 @given(st.sampled_from(CONFIGS), actions)
+@example(CONFIGS[0], [(0, 0, 0), (0, 0, 0), (8, 0, 20), (7, 0, 0)])
 def test_folding_the_log_up_to_log_seq_reproduces_every_reported_view(
         shared_controller: ControllerProcess, config: str,
         steps: list[tuple[int, int, int]]) -> None:
