@@ -30,6 +30,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from controller import jsontext
 from controller.core import events as ev
 from controller.core import hyperband
 from controller.core.config import SweepConfig, parse_config, parse_yaml
@@ -60,7 +61,7 @@ from controller.core.state import (
     run_id_for,
 )
 from controller.store import EventStore, StoreError, StoreFailedError
-from controller.store.eventlog import dumps_exact, loads_exact, unreadable
+from controller.store.eventlog import loads_exact, unreadable
 
 log = logging.getLogger("opensweep.controller")
 
@@ -191,7 +192,7 @@ class Controller:
         """Write a snapshot of the State as it is now; returns its seq."""
         seq = self.state.seq
         tree = self.state.to_json()  # a consistent copy; serialised off the event loop
-        data = await asyncio.to_thread(dumps_exact, tree)
+        data = await asyncio.to_thread(jsontext.dumps, tree)
         await self.store.save_snapshot(seq, SNAPSHOT_FORMAT, self.clock(), data)
         self._snapshot_seq = max(self._snapshot_seq, seq)
         log.info("snapshot written at seq %d (%d bytes)", seq, len(data))

@@ -559,24 +559,12 @@ def _lock(db_path: Path) -> int:
 
 def loads_exact(text: str | bytes) -> Any:
     """``json.loads(text)``, by msgspec when it can (it reads integers of any size exactly, and
-    refuses NaN/Infinity, which ``json`` then reads): for snapshots, read at every start."""
+    refuses NaN/Infinity, which ``json`` then reads): for snapshots, read at every start and
+    written by :func:`controller.jsontext.dumps`."""
     try:
         return _DECODE_ANY(text)
     except msgspec.DecodeError:
         return json.loads(text)
-
-
-def dumps_exact(tree: Any) -> str:
-    """Compact JSON of ``tree`` that :func:`loads_exact` reads back equal: msgspec's (a tenth
-    of ``json.dumps``' time on a snapshot) when it reads back equal, else ``json.dumps``' (msgspec
-    writes NaN and infinities, which a run's summary may hold, as null)."""
-    text = _ENCODE_FAST(tree)
-    try:
-        if _DECODE_ANY(text) == tree:
-            return text.decode()
-    except msgspec.DecodeError:
-        pass
-    return json.dumps(tree, separators=(",", ":"))
 
 
 StoredData = tuple[str, int, float, Any]
@@ -605,7 +593,6 @@ class LeanMetrics(msgspec.Struct, forbid_unknown_fields=True, gc=False):
 
 assert set(LeanMetrics.__struct_fields__) == set(ev.MetricsLogged.FIELDS)
 _DECODE_ANY = msgspec.json.Decoder().decode
-_ENCODE_FAST = msgspec.json.Encoder().encode
 _DECODE_LEAN = msgspec.json.Decoder(list[LeanMetrics]).decode
 _METRICS = ev.MetricsLogged.TYPE
 _METRICS_VERSION = ev.MetricsLogged.VERSION

@@ -316,10 +316,12 @@ async def test_a_log_from_before_the_index_gets_it_built_once_and_a_newer_one_is
 
 
 def test_snapshot_json_reads_back_exactly() -> None:
-    """The fast encoder writes NaN and infinities as null; then the exact one is used."""
+    """Snapshots are written by jsontext.dumps and read by loads_exact: NaN, infinities and
+    integers beyond 64 bits come back as they were."""
     import math
 
-    from controller.store.eventlog import dumps_exact, loads_exact
+    from controller.jsontext import dumps as dumps_exact
+    from controller.store.eventlog import loads_exact
 
     plain = {"a": [1, -0.0, 0.1, 10**30, -(2**64)], "b": {"c": None, "d": "é"}}
     assert loads_exact(dumps_exact(plain)) == plain
