@@ -49,7 +49,8 @@ from __future__ import annotations
 import marshal
 from collections.abc import Mapping, Sequence
 from dataclasses import fields
-from typing import Any
+from operator import attrgetter
+from typing import Any, cast
 
 from controller.core import engine as _engine
 from controller.core.config import SweepConfig, load_config
@@ -197,6 +198,8 @@ def _content_key(value: Any) -> bytes | None:
         return None
 
 
+_dumps = marshal.dumps
+_run_id = attrgetter("id")
 _PLAIN_LEAVES = (str, int, float, bool, type(None))
 
 
@@ -231,22 +234,28 @@ def _records(space: SearchSpace, runs: Any) -> list[RunRecord]:
     if memo is None:
         memo = {}
         _memo_put(_record_memo, space, memo, _MEMO_CONFIGS)
-    records: list[RunRecord] = []
-    for i, run in enumerate(runs):
-        key = _content_key(run) if type(run) is dict else None
-        record = None if key is None else memo.get(key)
-        if record is None:
-            if key is None:
-                record = to_run_record(space, run, f"runs[{i}]")
-            elif _is_plain(run):
-                built = to_run_record(space, marshal.loads(key), f"runs[{i}]")
-                # Private and never changed: the engine may remember results per record.
-                record = SharedRunRecord(**{f.name: getattr(built, f.name) for f in fields(built)})
-                _memo_put(memo, key, record, _MEMO_RECORDS)
-            else:
-                record = to_run_record(space, run, f"runs[{i}]")
-        records.append(record)
-    ids = [record.id for record in records]
+    # The common case (every run a dict seen before) in C-level passes: a loop calling
+    # _content_key per run cost as much again as the marshalling itself.
+    try:
+        keys = [_dumps(run, 2) if type(run) is dict else None for run in runs]
+    except (ValueError, RecursionError):
+        keys = [_content_key(run) if type(run) is dict else None for run in runs]
+    # (No run's key is None in the memo, so a run marshal could not write is a miss.)
+    found = cast("dict[bytes | None, RunRecord]", memo).get
+    records: list[RunRecord | None] = list(map(found, keys))
+    for i, record in enumerate(records):
+        if record is not None:
+            continue
+        run, key = runs[i], keys[i]
+        if key is not None and _is_plain(run):
+            built = to_run_record(space, marshal.loads(key), f"runs[{i}]")
+            # Private and never changed: the engine may remember results per record.
+            record = SharedRunRecord(**{f.name: getattr(built, f.name) for f in fields(built)})
+            _memo_put(memo, key, record, _MEMO_RECORDS)
+        else:
+            record = to_run_record(space, run, f"runs[{i}]")
+        records[i] = record
+    ids = list(map(_run_id, records))
     if len(set(ids)) < len(ids):
         seen: dict[str, int] = {}
         for i, run_id in enumerate(ids):
@@ -255,7 +264,7 @@ def _records(space: SearchSpace, runs: Any) -> list[RunRecord]:
                     f"runs[{i}].id: {run_id!r} is also the id of runs[{seen[run_id]}]"
                 )
             seen[run_id] = i
-    return records
+    return records  # type: ignore[return-value]  # every None was replaced
 
 
 def next_run(
