@@ -226,7 +226,8 @@ def _records(space: SearchSpace, runs: Any) -> list[RunRecord]:
     was most of library mode's cost at 1,000 runs. The memo is keyed by the run's content
     (:func:`_content_key`), not its identity, so a run changed in place is a new key and is
     read afresh; a record is built from a private copy (``marshal.loads`` of the key), so
-    later changes to the caller's objects cannot reach it.
+    later changes to the caller's objects cannot reach it. (Not by identity checked with
+    ``==``: ``==`` cannot tell ``True`` from ``1`` or ``1.0``, and the engine can.)
     """
     if isinstance(runs, (str, bytes, Mapping)) or not isinstance(runs, Sequence):
         raise EngineInputError(f"runs: must be a list of run mappings (got {type(runs).__name__})")
