@@ -186,8 +186,7 @@ class AgentServicer(agents_pb2_grpc.AgentServiceServicer):
                 if message is grpc.aio.EOF:
                     return
                 ctl.touch(agent_id)
-                if (not self._handle_now(agent_id, message, connection)
-                        and not await self._dispatch(agent_id, message, connection)):
+                if not await self._dispatch(agent_id, message, connection):
                     return
             if writer in ending and not writer.cancelled() and writer.exception():
                 log.info("agent %s: stream write failed: %s", agent_id, writer.exception())
@@ -201,17 +200,32 @@ class AgentServicer(agents_pb2_grpc.AgentServiceServicer):
             if connection.close_reason:
                 log.info("agent %s: stream closed (%s)", agent_id, connection.close_reason)
 
-    def _handle_now(self, agent_id: str, message: agents_pb2.AgentMessage,
-                    connection: AgentConnection) -> bool:
-        """Handle a message that needs no waiting (all of a random or grid sweep's run cycle)
-        without a coroutine per message; False leaves it to :meth:`_dispatch`."""
+    async def _dispatch(self, agent_id: str, message: agents_pb2.AgentMessage,
+                        connection: AgentConnection) -> bool:
+        """Handle one agent message; False ends the stream."""
         ctl = self.controller
         kind = message.WhichOneof("kind")
         if kind == "request_run":
-            decided = ctl.request_run_now(agent_id)
-            if decided is None:
-                return False
-            connection.send(_decision_message(decided[0]), decided[1])
+            decision, durable = await ctl.request_run(agent_id)
+            connection.send(_decision_message(decision), durable)
+        elif kind == "heartbeat":
+            pass  # proof of life: ``touch`` above
+        elif kind == "metrics":
+            batch = message.metrics
+            records = [{"seq": r.seq, "step": r.step, "values": dict(r.values), "time": r.time}
+                       for r in batch.records]
+            try:
+                through, durable = ctl.log_metrics(batch.run_id, records)
+            except InvalidRequestError:
+                raise
+            except Exception as exc:
+                if status_for(exc)[0] != grpc.StatusCode.NOT_FOUND:
+                    raise
+                log.warning("agent %s: metrics for unknown run %r dropped", agent_id,
+                            batch.run_id)
+                through = max((r.seq for r in batch.records), default=-1) + 1
+                durable = ctl.durable_now()
+            connection.send(_ack(batch.run_id, through), durable)
         elif kind == "run_started":
             ctl.run_started(message.run_started.run_id, message.run_started.pid)
         elif kind == "run_ended":
@@ -230,36 +244,6 @@ class AgentServicer(agents_pb2_grpc.AgentServiceServicer):
             run = ctl.state.runs.get(ended.run_id)
             connection.send(_ack(ended.run_id, run.next_metric_seq if run else 0, run_ended=True),
                             durable)
-        elif kind == "heartbeat":
-            pass  # proof of life: the reader's ``touch``
-        elif kind == "metrics":
-            batch = message.metrics
-            records = [{"seq": r.seq, "step": r.step, "values": dict(r.values), "time": r.time}
-                       for r in batch.records]
-            try:
-                through, durable = ctl.log_metrics(batch.run_id, records)
-            except InvalidRequestError:
-                raise
-            except Exception as exc:
-                if status_for(exc)[0] != grpc.StatusCode.NOT_FOUND:
-                    raise
-                log.warning("agent %s: metrics for unknown run %r dropped", agent_id,
-                            batch.run_id)
-                through = max((r.seq for r in batch.records), default=-1) + 1
-                durable = ctl.durable_now()
-            connection.send(_ack(batch.run_id, through), durable)
-        else:
-            return False
-        return True
-
-    async def _dispatch(self, agent_id: str, message: agents_pb2.AgentMessage,
-                        connection: AgentConnection) -> bool:
-        """Handle a message that :meth:`_handle_now` left (it awaits); False ends the stream."""
-        ctl = self.controller
-        kind = message.WhichOneof("kind")
-        if kind == "request_run":  # a bayes sweep
-            decision, durable = await ctl.request_run(agent_id)
-            connection.send(_decision_message(decision), durable)
         elif kind == "goodbye":
             await ctl.agent_left(agent_id, message.goodbye.reason)
             connection.close("the agent said goodbye")

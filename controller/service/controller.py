@@ -204,13 +204,12 @@ class Controller:
         """Fold ``events`` into the State and queue them on the log, in one synchronous step;
         the returned future resolves once the last one is durable."""
         store = self.store
-        state = self.state
         future: asyncio.Future[int] | None = None
         for event in events:
             if store.failed is not None:
                 raise StoreFailedError(f"the event log failed: {store.failed}")
             data = event.to_data()
-            apply(state, event, data)
+            apply(self.state, event, data)
             _, future = store.enqueue(event, data)
         if future is None:
             return self.durable_now()
@@ -483,25 +482,16 @@ class Controller:
 
     async def request_run(self, agent_id: str) -> tuple[Assignment | NoWork, asyncio.Future[int]]:
         """Decide the agent's next run; the future resolves when the decision is durable."""
-        decided = self.request_run_now(agent_id)
-        if decided is not None:
-            return decided
-        sweep = self.state.sweep(self.active_agent(agent_id).sweep_id)
-        runtime = self.sweep_runtime(sweep.id)
-        async with runtime.lock:
-            return await self._decide_bayes(agent_id, sweep, runtime)
-
-    def request_run_now(self, agent_id: str
-                        ) -> tuple[Assignment | NoWork, asyncio.Future[int]] | None:
-        """:meth:`request_run` for a grid or random sweep, decided and recorded without
-        awaiting anything (so no other decision about the sweep can come in between: no lock
-        to take, and no coroutine per request); None for a bayes sweep."""
         agent = self.active_agent(agent_id)
         self.touch(agent_id)
         sweep = self.state.sweep(agent.sweep_id)
-        if sweep.method == "bayes":
-            return None
-        return self._decide_now(agent_id, sweep, self.sweep_runtime(sweep.id))
+        runtime = self.sweep_runtime(sweep.id)
+        if sweep.method != "bayes":
+            # Decided and recorded without awaiting anything, so no other decision about the
+            # sweep can come in between: no lock to take.
+            return self._decide_now(agent_id, sweep, runtime)
+        async with runtime.lock:
+            return await self._decide_bayes(agent_id, sweep, runtime)
 
     def _decide_now(self, agent_id: str, sweep: Sweep,
                     runtime: _SweepRuntime) -> tuple[Assignment | NoWork, asyncio.Future[int]]:
