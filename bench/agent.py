@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import bench
+from bench.controller import controller_argv
 
 REPO = Path(__file__).resolve().parents[1]
 LISTENING = "listening on "
@@ -44,18 +45,7 @@ class Controller:
         log_path = workdir / "controller.log"
         with open(log_path, "wb") as log:
             self.proc = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "controller.cli",
-                    "serve",
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    "0",
-                    "--db",
-                    str(workdir / "bench.db"),
-                ],
+                controller_argv(workdir / "bench.db", 0),
                 stdout=subprocess.DEVNULL,
                 stderr=log,
                 cwd=workdir,
