@@ -26,6 +26,7 @@ Outline:
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -55,7 +56,11 @@ if TYPE_CHECKING:
     from controller.core.space import FlatParams, Parameter, ParamPath, SearchSpace
 
 MAX_GP_POINTS = 128
-"""Beyond this many runs with values the GP keeps the best half and a random rest."""
+"""Beyond this many modelled runs the GP keeps a subset of them (:func:`_model_subset`)."""
+NEAR_SHARE = 0.375
+"""Of :data:`MAX_GP_POINTS`, the share that are the runs nearest the incumbent."""
+BEST_SHARE = 0.375
+"""Of :data:`MAX_GP_POINTS`, the share that are the best of the other runs."""
 MAX_FIT_POINTS = 64
 """Hyperparameters are fitted on at most this many of the GP's points (the O(n^3) part)."""
 N_RANDOM_CANDIDATES = 512
@@ -279,6 +284,23 @@ class SpaceEncoding:
 _MISSING: Any = object()
 """A parameter with no value in the run's config (``None`` is a value)."""
 
+_ENCODINGS: dict[SearchSpace, SpaceEncoding] = {}
+
+
+def _encoding(space: SearchSpace) -> SpaceEncoding:
+    """The space's :class:`SpaceEncoding`, made once (~0.1 ms each; it holds nothing that
+    depends on runs except its memos of unit values, bounded here)."""
+    enc = _ENCODINGS.get(space)
+    if enc is None:
+        if len(_ENCODINGS) >= _MEMO_PARAMETERS:
+            _ENCODINGS.clear()
+        enc = _ENCODINGS[space] = SpaceEncoding(space)
+    memos: list[dict[Any, Any]] = [*enc._memos, *enc._cat_memos]
+    for memo in memos:
+        if len(memo) > _MEMO_VALUES:
+            memo.clear()
+    return enc
+
 _UNIT_MEMOS: dict[Parameter, dict[tuple[type, Any], float | None]] = {}
 _MEMO_PARAMETERS = 256
 _MEMO_VALUES = 200_000
@@ -363,8 +385,11 @@ class _Data:
     x_failed: list[bytes] = field(default_factory=list)
     x_pending: list[bytes] = field(default_factory=list)
     x_all: list[bytes] = field(default_factory=list)
-    keys_all: list[tuple[float, ...]] = field(default_factory=list)
+    taken: set[tuple[float, ...]] = field(default_factory=set)
     """:func:`_key` of each row of ``x_all``: the points taken."""
+
+
+_DATA_LISTS = ("x_obs", "y_obs", "x_failed", "x_pending", "x_all")
 
 
 def _matrix(rows: list[bytes], dim: int) -> np.ndarray:
@@ -381,12 +406,59 @@ def _collect(
     - finished that never reported a finite value, failed, crashed: failure (imputed worst);
     - stopped without a value: no evidence either way; only its point is remembered;
     - running (and any state this module does not know): pending.
+
+    A library-mode loop passes the same :class:`SharedRunRecord` objects call after call, its
+    list growing at the end: the longest run of leading records that are the very objects of
+    the previous call (all shared, so unchanged) is taken from that call's result, and only
+    the rest is read.
     """
+    key = (enc.space, metric, goal)
+    shared = _shared_memo(*key)
+    last = _LAST_COLLECT.get(key)
+    start = 0
+    entries: list[_SharedEntry] = []
+    if last is not None:
+        previous, previous_entries, _ = last
+        start = _common_prefix(previous, runs)
+        entries = previous_entries[:start]
+    new = _entries(enc, runs[start:], shared, metric, goal)
+    if last is not None and start == len(last[0]):
+        data = _extend(last[2], _data_of(new))  # the usual call: the list grew at its end
+    else:
+        data = _data_of(entries + new)
+    # A record that may change cannot be recognised by identity: only shared ones are kept
+    # (the kept prefix was checked when it was kept).
+    if all(type(run) is SharedRunRecord for run in runs[start:]):
+        if key not in _LAST_COLLECT and len(_LAST_COLLECT) >= _ROW_MEMO_SPACES:
+            _LAST_COLLECT.clear()
+        _LAST_COLLECT[key] = (list(runs), entries + new, data)
+    else:
+        _LAST_COLLECT.pop(key, None)
+    return data
+
+
+_LAST_COLLECT: dict[
+    tuple[SearchSpace, str, str], tuple[list[RunRecord], list[_SharedEntry], _Data]
+] = {}
+"""Per (space, metric, goal): the previous call's runs (only when every one is a
+:class:`SharedRunRecord`), their entries and the :class:`_Data` made of them."""
+
+
+def _common_prefix(previous: list[RunRecord], runs: Sequence[RunRecord]) -> int:
+    """How many leading runs are the same objects as ``previous``'s (a C-level pass)."""
+    same = list(map(operator.is_, previous, runs))
+    return same.index(False) if False in same else len(same)
+
+
+def _entries(
+    enc: SpaceEncoding, runs: Sequence[RunRecord], shared: dict[int, _SharedEntry],
+    metric: str, goal: str,
+) -> list[_SharedEntry]:
+    """Each run's :func:`_contribution`, from the per-record memo where it has one."""
     rows = _row_memo(enc.space)
-    shared = _shared_memo(enc.space, metric, goal)
-    # Lookups and sorting as C-level passes over the list (map, comprehensions): this runs
-    # over every run for every suggestion, and a loop of branches and appends per run cost
-    # ~1 us each at 1,000 runs.
+    # Lookups as C-level passes over the list (map, comprehensions): this runs over every run
+    # not in the remembered prefix, and a loop of branches and appends per run cost ~1 us each
+    # at 1,000 runs.
     entries: list[_SharedEntry] = []
     add = entries.append
     for run, entry in zip(runs, map(shared.get, map(id, runs)), strict=True):
@@ -395,6 +467,10 @@ def _collect(
             if type(run) is SharedRunRecord:
                 _remember(shared, id(run), entry)
         add(entry)
+    return entries
+
+
+def _data_of(entries: list[_SharedEntry]) -> _Data:
     used = [(x, key, kind, value) for _, x, key, kind, value in entries
             if x is not None and key is not None]
     return _Data(
@@ -403,8 +479,15 @@ def _collect(
         x_failed=[x for x, _, kind, _ in used if kind == _FAILED],
         x_pending=[x for x, _, kind, _ in used if kind == _PENDING],
         x_all=[x for x, _, _, _ in used],
-        keys_all=[key for _, key, _, _ in used],
+        taken={key for _, key, _, _ in used},
     )
+
+
+def _extend(data: _Data, more: _Data) -> _Data:
+    """``data`` then ``more``, as new lists (``data`` is remembered and stays as it is)."""
+    out = _Data(**{name: getattr(data, name) + getattr(more, name) for name in _DATA_LISTS})
+    out.taken = data.taken | more.taken  # a set's copy keeps its entries' hashes: no rehashing
+    return out
 
 
 _OBSERVED, _FAILED, _PENDING, _POINT_ONLY = range(4)
@@ -602,6 +685,40 @@ def _subset(y: np.ndarray, limit: int, rng: np.random.Generator) -> np.ndarray:
     return np.sort(np.concatenate([keep_best, chosen]))
 
 
+def _model_subset(
+    x: np.ndarray, y: np.ndarray, limit: int, rng: np.random.Generator, scales: np.ndarray
+) -> np.ndarray:
+    """Indices (sorted) of at most ``limit`` modelled runs for the GP, all of them up to it.
+
+    Beyond ``limit``: the :data:`NEAR_SHARE` runs nearest the incumbent (the best run; in
+    length-scale units, where the kernel is isotropic), the :data:`BEST_SHARE` best runs
+    among the others, and a uniform draw from ``rng`` of the rest. The neighbourhood is what
+    the search needs most: late in a sweep the acquisition's peak sits next to the
+    incumbent, and the runs around it, good or bad, are what shape the basin there. A subset
+    of the best runs alone dropped the worse runs beside the incumbent; the GP then smoothed
+    the basin's walls away, and long sweeps (bench/results/gp_cap.md) converged 3-30x less
+    closely (or stalled) than with every run. The best runs keep the other good regions in
+    the model, and the random rest keeps the explored space explored at the density it was
+    run at (a region no kept run covers looks unexplored to the acquisition).
+    Running runs are not subject to this: they enter the GP afterwards, as fantasies.
+    """
+    n = len(y)
+    if n <= limit:
+        return np.arange(n)
+    # Partitions, not sorts (O(n)): which runs are kept is all that matters, not their order.
+    chosen = np.zeros(n, dtype=bool)
+    delta = (x - x[int(np.argmin(y))]) / scales
+    n_near = int(limit * NEAR_SHARE)
+    chosen[np.argpartition((delta * delta).sum(1), n_near - 1)[:n_near]] = True
+    n_best = int(limit * BEST_SHARE)
+    if n_best:
+        others = np.where(chosen, np.inf, y)
+        chosen[np.argpartition(others, n_best - 1)[:n_best]] = True
+    rest = np.flatnonzero(~chosen)
+    chosen[rng.choice(rest, size=limit - int(chosen.sum()), replace=False)] = True
+    return np.flatnonzero(chosen)
+
+
 # --------------------------------------------------------------------------- acquisition
 
 
@@ -688,29 +805,31 @@ LINE_ROUNDS = 5
 def _large_sweep_candidates(
     enc: SpaceEncoding, centres: np.ndarray, rng: np.random.Generator
 ) -> np.ndarray:
-    """A rotated Sobol set and local candidates around the best runs."""
+    """A rotated low-discrepancy set and local candidates around the best runs."""
     return np.vstack(
         [
-            _rotated_sobol(enc, rng, LARGE_RANDOM_CANDIDATES),
+            _rotated_halton(enc, rng, LARGE_RANDOM_CANDIDATES),
             enc.perturb(rng, centres, LARGE_LOCAL_CANDIDATES),
         ]
     )
 
 
-_SOBOL_BASES: dict[tuple[int, int], np.ndarray] = {}
+_HALTON_BASES: dict[tuple[int, int], np.ndarray] = {}
 
 
-def _rotated_sobol(enc: SpaceEncoding, rng: np.random.Generator, m: int) -> np.ndarray:
-    """``m`` points of a fixed scrambled Sobol set shifted by a random vector modulo 1
+def _rotated_halton(enc: SpaceEncoding, rng: np.random.Generator, m: int) -> np.ndarray:
+    """``m`` points of a fixed scrambled Halton set shifted by a random vector modulo 1
     (a Cranley-Patterson rotation: still evenly spread, as random points are not), mapped to
     the encoding as :meth:`SpaceEncoding.sobol` maps its points. The set is built once per
-    width: building a Sobol engine cost ~1 ms, a fifth of a large sweep's search."""
+    width: building a low-discrepancy engine cost ~1 ms, a fifth of a large sweep's search.
+    Halton, not Sobol as the small search uses: its discrepancy at these sizes is within ~1.5x
+    of Sobol's, and scipy's Sobol engine reads its direction numbers from disk on first use
+    (~23 ms, a sixth of a cold suggestion at 1,000 runs; Halton's first use ~1.5 ms)."""
     n, width = len(enc.numeric), len(enc.numeric) + len(enc.categorical)
-    base = _SOBOL_BASES.get((width, m))
+    base = _HALTON_BASES.get((width, m))
     if base is None:
-        m2 = 1 << max(0, (m - 1).bit_length())
-        engine = scipy.stats.qmc.Sobol(d=width, scramble=True, seed=np.random.default_rng(0))
-        base = _SOBOL_BASES[(width, m)] = engine.random(m2)[:m]
+        engine = scipy.stats.qmc.Halton(d=width, scramble=True, seed=np.random.default_rng(0))
+        base = _HALTON_BASES[(width, m)] = engine.random(m)
     u = (base + rng.random(width)) % 1.0
     xs = np.zeros((m, enc.dim))
     xs[:, :n] = u[:, :n]
@@ -733,25 +852,28 @@ def _line_ascent(enc: SpaceEncoding, acq: _Acquisition, starts: np.ndarray) -> n
     n = len(enc.numeric)
     if n == 0 or len(starts) == 0:
         return starts
+    gp = acq.gp
+    if not isinstance(gp, _gp.ExplicitInverseGP):
+        gp = _gp.ExplicitInverseGP.of(gp)
     x = starts.copy()
-    value, grad = acq.with_grad(x)
-    scale = acq.gp.column_scales[:n]
+    value, grad = gp.log_ei_with_grad(x, acq.best, n)
+    scale = gp.column_scales[:n]
     k = len(LINE_STEPS)
+    steps_all = LINE_STEPS[:, None] * scale  # (k, n): each step length in each column's units
     moving = np.ones(len(x), dtype=bool)  # a row whose every trial failed would fail again
     for _ in range(LINE_ROUNDS):
-        g = grad[:, :n].copy()
         u = x[:, :n]
-        g[((u <= 0.0) & (g < 0.0)) | ((u >= 1.0) & (g > 0.0))] = 0.0
+        g = np.where(((u <= 0.0) & (grad < 0.0)) | ((u >= 1.0) & (grad > 0.0)), 0.0, grad)
         g *= scale  # the gradient in length-scale units, where the kernel is isotropic
         norm = np.sqrt((g * g).sum(1))
         rows = np.flatnonzero(moving & (norm > 0.0))
         if len(rows) == 0:
             break
-        direction = scale * g[rows] / norm[rows, None]
+        direction = g[rows] / norm[rows, None]  # (r, n), unit length in length-scale units
         trial = np.repeat(x[rows], k, axis=0)  # row r's trials at r*k .. r*k+k-1
-        steps = np.tile(LINE_STEPS, len(rows))[:, None] * np.repeat(direction, k, axis=0)
-        trial[:, :n] = np.clip(trial[:, :n] + steps, 0.0, 1.0)
-        t_value, t_grad = acq.with_grad(trial)
+        moved = u[rows][:, None, :] + direction[:, None, :] * steps_all[None, :, :]
+        trial[:, :n] = np.clip(moved.reshape(-1, n), 0.0, 1.0)
+        t_value, t_grad = gp.log_ei_with_grad(trial, acq.best, n)
         picks = np.arange(len(rows)) * k + np.argmax(t_value.reshape(len(rows), k), axis=1)
         better = t_value[picks] > value[rows]
         moving[rows[~better]] = False
@@ -807,7 +929,8 @@ def _maximise(
     """
 
     def allowed(rows: np.ndarray) -> np.ndarray:
-        ok = np.array([_key(row) not in taken for row in rows], dtype=bool)
+        keys = map(tuple, np.round(rows, _KEY_DECIMALS).tolist())  # each row's _key, at once
+        ok = np.array([key not in taken for key in keys], dtype=bool)
         if len(pending):
             ok &= acq.gp.correlation(rows, pending).max(1) < PENDING_CORRELATION
         return ok
@@ -971,7 +1094,7 @@ def suggest(config: SweepConfig, runs: Sequence[RunRecord], seed: int) -> FlatPa
     if config.metric is None:
         raise OpensweepError("bayes search needs a metric (metric.name and metric.goal)")
     rng = np.random.default_rng(seed)
-    enc = SpaceEncoding(config.space)
+    enc = _encoding(config.space)
     if enc.dim == 0:
         return enc.decode(np.zeros(0))
     data = _collect(enc, runs, config.metric.name, config.metric.goal)
@@ -987,7 +1110,9 @@ def suggest(config: SweepConfig, runs: Sequence[RunRecord], seed: int) -> FlatPa
     else:
         x_model, y_model = x_obs, y_obs
     hp = _hyperparameters(enc, x_model, y_model, rng)
-    keep = _subset(y_model, MAX_GP_POINTS, rng)
+    keep = _model_subset(
+        x_model, y_model, MAX_GP_POINTS, rng, _gp.column_scales(enc.groups, hp.lengthscales)
+    ) if hp is not None else np.arange(len(y_model))
     x_model, y_model = x_model[keep], y_model[keep]
     is_obs = keep < len(y_obs)
     y_t = _compress_bad_tail(y_model)
@@ -995,7 +1120,10 @@ def suggest(config: SweepConfig, runs: Sequence[RunRecord], seed: int) -> FlatPa
         # Every value is the same: nothing to model yet, so keep filling the space.
         return enc.decode(_space_filling(enc, _matrix(data.x_all, enc.dim), rng))
     gp = _gp.GaussianProcess(x_model, y_t, enc.groups, hp, y_mean=0.0, y_scale=1.0)
-    mean_obs = gp.mean(x_model[is_obs])
+    fast = len(y_obs) + len(data.x_failed) > FAST_SEARCH_AFTER
+    # (Past the small-sweep threshold the means at the data come from the factorisation
+    # already made, not from another kernel matrix: equal up to rounding.)
+    mean_obs = gp.mean_at_data()[is_obs] if fast else gp.mean(x_model[is_obs])
     best = float(mean_obs.min())
     if data.x_pending:
         x_pending = _matrix(data.x_pending, enc.dim)
@@ -1005,9 +1133,8 @@ def suggest(config: SweepConfig, runs: Sequence[RunRecord], seed: int) -> FlatPa
         # better than the best finished run stops looking like an improvement to itself.
         best = min(best, float(fantasy.min()))
 
-    fast = len(y_obs) + len(data.x_failed) > FAST_SEARCH_AFTER
     order = np.argsort(y_obs, kind="stable")[: LARGE_CENTRES if fast else 5]
-    taken = set(data.keys_all)
+    taken = data.taken
     pending = _matrix(data.x_pending, enc.dim)
     if fast:  # hundreds of posterior calls at a few points each: one product per call
         gp = _gp.ExplicitInverseGP.of(gp)

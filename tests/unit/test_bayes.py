@@ -223,6 +223,70 @@ def test_many_runs_are_subsampled_and_the_best_are_kept() -> None:
     assert abs(suggestion["x"] - 0.6) < 0.1 and abs(suggestion["y"] - 0.4) < 0.1
 
 
+def _subset_case(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``n`` runs of a 3-D bowl centred at (0.3, 0.6, 0.5), and anisotropic column scales."""
+    rng = np.random.default_rng(seed)
+    x = rng.random((n, 3))
+    y = ((x - np.array([0.3, 0.6, 0.5])) ** 2).sum(1)
+    return x, y, np.array([0.2, 0.5, 1.0])
+
+
+@pytest.mark.parametrize("n", [1, 40, bayes.MAX_GP_POINTS])
+def test_up_to_the_cap_the_gp_keeps_every_run_and_draws_nothing(n: int) -> None:
+    x, y, scales = _subset_case(n)
+    rng = np.random.default_rng(3)
+    np.testing.assert_array_equal(bayes._model_subset(x, y, bayes.MAX_GP_POINTS, rng, scales),
+                                  np.arange(n))
+    assert rng.random() == np.random.default_rng(3).random()  # the generator was not used
+
+
+@pytest.mark.parametrize("n", [bayes.MAX_GP_POINTS + 1, 300, 1000])
+def test_past_the_cap_the_gp_keeps_exactly_the_cap_deterministically(n: int) -> None:
+    x, y, scales = _subset_case(n)
+    keep = bayes._model_subset(x, y, 128, np.random.default_rng(5), scales)
+    assert len(keep) == 128 and len(set(keep.tolist())) == 128
+    assert np.all(np.diff(keep) > 0) and keep[0] >= 0 and keep[-1] < n
+    np.testing.assert_array_equal(
+        keep, bayes._model_subset(x, y, 128, np.random.default_rng(5), scales)
+    )
+
+
+def test_the_subset_holds_the_incumbents_neighbours_the_best_runs_and_a_random_rest() -> None:
+    x, y, scales = _subset_case(1000)
+    keep = set(bayes._model_subset(x, y, 128, np.random.default_rng(1), scales).tolist())
+    incumbent = int(np.argmin(y))
+    assert incumbent in keep
+    distance = (((x - x[incumbent]) / scales) ** 2).sum(1)
+    near = np.argsort(distance, kind="stable")[: int(128 * bayes.NEAR_SHARE)]
+    assert set(near.tolist()) <= keep
+    # Neighbours in length-scale units: along the short first column, not the long third.
+    assert np.abs(x[near, 0] - x[incumbent, 0]).mean() < np.abs(x[near, 2] - x[incumbent, 2]).mean()
+    # The best runs besides the neighbours.
+    others = [i for i in np.argsort(y, kind="stable").tolist() if i not in set(near.tolist())]
+    assert set(others[: int(128 * bayes.BEST_SHARE)]) <= keep
+    # The rest is a draw that depends on the generator, spread over the worse runs.
+    rest = keep - set(near.tolist()) - set(others[: int(128 * bayes.BEST_SHARE)])
+    other = set(bayes._model_subset(x, y, 128, np.random.default_rng(2), scales).tolist())
+    assert len(rest) == 128 - len(near) - int(128 * bayes.BEST_SHARE)
+    assert keep != other
+    assert np.median(y[sorted(rest)]) > np.median(y)
+
+
+def test_a_large_sweep_with_a_running_run_suggests_away_from_it() -> None:
+    # Past the cap the running run is still in the GP (as a fantasy), whichever runs the
+    # subset keeps: a second agent does not get the first one's point.
+    config = _config({"x": {"min": 0.0, "max": 1.0}, "y": {"min": 0.0, "max": 1.0}})
+    rng = np.random.default_rng(4)
+    pts = rng.random((bayes.MAX_GP_POINTS + 200, 2))
+    runs = [
+        _done(i, {"x": float(a), "y": float(b)}, float((a - 0.6) ** 2 + (b - 0.4) ** 2))
+        for i, (a, b) in enumerate(pts)
+    ]
+    first = _nested(config, 9, runs)
+    second = _nested(config, 9, [*runs, _done(len(runs), first, None, "running")])
+    assert (second["x"] - first["x"]) ** 2 + (second["y"] - first["y"]) ** 2 > 1e-6
+
+
 # ---------------------------------------------------------------- property: always in the space
 
 _PARAMETER_SPECS = st.sampled_from(

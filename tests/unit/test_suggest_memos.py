@@ -49,6 +49,8 @@ def _clear_memos() -> None:
     library._config_memo.clear()
     bayes._ROW_MEMOS.clear()
     bayes._SHARED_MEMOS.clear()
+    bayes._LAST_COLLECT.clear()
+    bayes._ENCODINGS.clear()
 
 
 def _fresh(config: dict[str, Any], runs: list[dict[str, Any]], seed: int) -> Any:
@@ -217,3 +219,38 @@ def test_a_changed_run_arrives_as_a_new_shared_record() -> None:
     assert after[7] is not before[7] and after[7].summary["loss"] == -5.0
     assert all(a is b for i, (a, b) in enumerate(zip(before, after, strict=True)) if i != 7)
     assert library.next_run(CONFIG, runs, 1) == _fresh(CONFIG, runs, 1)
+
+
+def test_collecting_a_list_that_grows_or_changes_gives_what_a_fresh_collection_gives() -> None:
+    config = parse_config(CONFIG)
+    runs = _runs(60, seed=10)
+    runs[5]["state"] = "running"
+    runs[9]["state"] = "failed"
+    enc = bayes.SpaceEncoding(config.space)
+
+    def collected(run_list: list[dict[str, Any]], plain_at: int | None = None) -> Any:
+        records = library._records(config.space, run_list)
+        if plain_at is not None:  # a record of the controller's kind: may change, never kept
+            records[plain_at] = RunRecord(**vars(records[plain_at]))
+        return vars(bayes._collect(enc, records, "loss", "minimize"))
+
+    def fresh(run_list: list[dict[str, Any]]) -> Any:
+        bayes._LAST_COLLECT.clear()
+        bayes._SHARED_MEMOS.clear()
+        return vars(bayes._collect(enc, library._records(config.space, run_list), "loss",
+                                   "minimize"))
+
+    steps = [
+        lambda: runs[:40],                       # first call
+        lambda: runs[:41],                       # grew by one
+        lambda: runs[:50],                       # grew by nine
+        lambda: runs[:50],                       # the same list again
+        lambda: [*runs[:20], *runs[21:50]],      # one removed in the middle
+        lambda: runs[:30],                       # shrank
+    ]
+    for step in steps:
+        assert collected(step()) == fresh(step())
+    runs[5]["state"] = "finished"  # the running run finished: a new record in the middle
+    assert collected(runs) == fresh(runs)
+    assert collected(runs, plain_at=3) == fresh(runs)
+    assert collected(runs) == fresh(runs)  # after a call with a record that was not shared
