@@ -7,11 +7,8 @@ logic, no state beyond a counter and no disk. Driving it and the controller with
 clients in the same run gives the ceiling that grpcio and Python set on this machine; the
 controller's throughput is reported as a fraction of it.
 
-It runs on the same event loop as ``controller serve`` (uvloop where installed; see
-``controller.service.eventloop``), so the comparison is of the work, not of the loops.
-
-``python -m bench._echo_server [--host 127.0.0.1] [--port 0] [--event-loop auto]`` prints
-``PORT <n>`` once listening and serves until SIGTERM or SIGINT.
+``python -m bench._echo_server [--host 127.0.0.1] [--port 0]`` prints ``PORT <n>`` once
+listening and serves until SIGTERM or SIGINT.
 """
 
 from __future__ import annotations
@@ -26,7 +23,6 @@ from typing import Any
 
 import grpc
 
-from controller.service import eventloop
 from opensweep.v1 import agents_pb2, agents_pb2_grpc, sweeps_pb2, sweeps_pb2_grpc
 
 SWEEP_ID = "echo0000"
@@ -104,10 +100,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench._echo_server", description=__doc__)
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=0)
-    p.add_argument("--event-loop", choices=eventloop.CHOICES, default="auto",
-                   help="as `controller serve --event-loop`: the two are compared on the same loop")
     args = p.parse_args(argv)
-    eventloop.run(serve(args.host, args.port), args.event_loop)
+    asyncio.run(serve(args.host, args.port))
     return 0
 
 

@@ -29,7 +29,6 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from controller.core.errors import OpensweepError
-from controller.service import eventloop
 from controller.service.agents import AgentServicer
 from controller.service.auth import TokenInterceptor
 from controller.service.controller import DEFAULT_HEARTBEAT_INTERVAL, Controller, Settings
@@ -175,10 +174,10 @@ async def serve(options: ServeOptions) -> None:
     scheme = "TLS" if options.tls_cert else "plaintext"
     auth = "token required" if options.token else "no token"
     settings = running.controller.settings
+    log.info("listening on %s (%s, %s, db %s, heartbeat %gs, timeout %gs)", running.address,
+             scheme, auth, os.path.abspath(options.db), settings.heartbeat_interval,
+             settings.timeout)
     loop = asyncio.get_running_loop()
-    log.info("listening on %s (%s, %s, db %s, heartbeat %gs, timeout %gs, event loop %s)",
-             running.address, scheme, auth, os.path.abspath(options.db),
-             settings.heartbeat_interval, settings.timeout, eventloop.name_of(loop))
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
@@ -230,9 +229,6 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
                         help="largest gRPC message accepted or sent (default 16 MiB)")
     parser.add_argument("--snapshot-every", type=int, default=100_000,
                         help="write a state snapshot every N events (default %(default)s)")
-    parser.add_argument("--event-loop", choices=eventloop.CHOICES, default="auto",
-                        help="asyncio event loop: uvloop (the default where installed) or "
-                             "asyncio's own")
     parser.add_argument("--log-level", default="INFO",
                         choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="stderr log level")
     return parser
@@ -260,7 +256,7 @@ def main(args: argparse.Namespace) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         options = options_from_args(args)
-        eventloop.run(serve(options), args.event_loop)
+        asyncio.run(serve(options))
     except OpensweepError as exc:
         print(f"controller: {exc}", file=sys.stderr)
         return 1

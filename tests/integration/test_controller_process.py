@@ -223,19 +223,3 @@ def test_bad_serve_flags_exit_with_a_clear_message(tmp_path: Path) -> None:
         capture_output=True, text=True, timeout=60)
     assert result.returncode == 1
     assert "must be longer than --heartbeat-interval" in result.stderr
-
-
-@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
-async def test_the_controller_serves_on_either_event_loop(
-        start_controller: StartController, loop: str) -> None:
-    ctl = start_controller(extra_args=["--event-loop", loop])
-    sweep_id = await create_sweep(ctl.address, GRID_2)
-    agent = SimAgent(ctl.address, sweep_id)
-    await agent.register()
-    await agent.connect()
-    run = (await agent.request()).run
-    await agent.end(run.run_id)
-    assert [r.state for r in await list_runs(ctl.address, sweep_id)] == \
-        [sweeps_pb2.RUN_STATE_FINISHED]
-    await agent.close()
-    assert f"event loop {loop})" in ctl.log_text()
