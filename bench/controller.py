@@ -670,9 +670,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench controller", description=__doc__)
     p.add_argument("--quick", action="store_true", help="1 round of 3 s; 100,000 events")
     p.add_argument("--clients", type=int, default=64, help="concurrent agents (default 64)")
-    p.add_argument("--seconds", type=float, help="measured seconds per round (default 10)")
+    p.add_argument("--seconds", type=float, help="measured seconds per round (default 8)")
     p.add_argument("--warmup", type=float, default=1.0, help="warm-up seconds per round")
-    p.add_argument("--rounds", type=int, help="rounds per server (default 3; quick 1)")
+    p.add_argument("--rounds", type=int, help="rounds per server (default 6; quick 1)")
     p.add_argument("--events", type=int, help="events in the replay log (default 1,000,000)")
     p.add_argument("--skip-throughput", action="store_true")
     p.add_argument("--skip-replay", action="store_true")
@@ -711,8 +711,8 @@ def _earlier_parts(path: Path) -> dict[str, dict[str, Any]]:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     environment = bench.environment()  # before the run: the code as it was when measured
-    seconds = args.seconds or (3.0 if args.quick else 10.0)
-    rounds = args.rounds or (1 if args.quick else 3)
+    seconds = args.seconds or (3.0 if args.quick else 8.0)
+    rounds = args.rounds or (1 if args.quick else 6)
     events = args.events or (100_000 if args.quick else 1_000_000)
     out_dir = bench.results_dir(args.quick, args.out)
     report: dict[str, Any] = {"benchmark": "controller",
