@@ -37,14 +37,46 @@ CAPS = ("none", "128", "64")
 NO_CAP = 10**9
 
 
-def _set_cap(cap: str | int) -> int:
-    """Set the cap for this worker process (the module constant bayes reads per suggestion);
-    the cap it replaces."""
+TUNABLE = ("LINE_ROUNDS", "LARGE_STARTS", "LARGE_RANDOM_CANDIDATES", "LARGE_LOCAL_CANDIDATES",
+           "LARGE_CENTRES", "LARGE_POOL")
+"""Search-budget constants of the large-sweep search a variant may set besides the cap."""
+
+
+def parse_variant(spec: str) -> tuple[str, dict[str, int]]:
+    """``"128"``, ``"none"`` or ``"128+LINE_ROUNDS=4+LARGE_STARTS=5"``: the cap and the
+    other constants to set. ValueError naming what is wrong."""
+    cap, *settings = spec.split("+")
+    if cap != "none" and not cap.isdigit():
+        raise ValueError(f"a variant starts with a cap, 'none' or a number (got {spec!r})")
+    out: dict[str, int] = {}
+    for setting in settings:
+        name, _, value = setting.partition("=")
+        if name not in TUNABLE or not value.isdigit() or int(value) < 1:
+            raise ValueError(
+                f"{setting!r} in {spec!r}: expected NAME=positive int, NAME one of "
+                f"{', '.join(TUNABLE)}")
+        out[name] = int(value)
+    return cap, out
+
+
+def _set_cap(spec: str) -> dict[str, int]:
+    """Apply a variant (:func:`parse_variant`) in this worker process (module constants bayes
+    reads per suggestion); every value a variant may set as it was, for :func:`_restore`."""
     from controller.core import bayes
 
-    before = bayes.MAX_GP_POINTS
+    cap, settings = parse_variant(spec)
+    before = {name: getattr(bayes, name) for name in ("MAX_GP_POINTS", *TUNABLE)}
     bayes.MAX_GP_POINTS = NO_CAP if cap == "none" else int(cap)
+    for name, value in settings.items():
+        setattr(bayes, name, value)
     return before
+
+
+def _restore(before: dict[str, int]) -> None:
+    from controller.core import bayes
+
+    for name, value in before.items():
+        setattr(bayes, name, value)
 
 
 def run_paired(
@@ -64,6 +96,7 @@ def run_paired(
             losses.append(loss)
             start.observe(params, loss)
         for cap in caps:
+            _restore(default)
             _set_cap(cap)
             suggester = make_suggester(OURS, problem.sweep_config, seed)
             assert isinstance(suggester, OpensweepSuggester)
@@ -82,7 +115,7 @@ def run_paired(
         out["error"] = f"{type(exc).__name__}: {exc}"
         out["traceback"] = traceback.format_exc(limit=6)
     finally:
-        _set_cap(default)
+        _restore(default)
     return out
 
 
@@ -172,7 +205,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench gp_cap", description=__doc__)
     p.add_argument("--quick", action="store_true", help="2 seeds, 150 evaluations, 2 problems")
     p.add_argument(
-        "--caps", help=f"comma list, the first is the reference (default {','.join(CAPS)})"
+        "--caps",
+        help=f"comma list of variants, the first is the reference (default {','.join(CAPS)}); "
+        f"a variant is a cap ('none' or a number) optionally followed by +NAME=INT settings "
+        f"of the large-sweep search, NAME one of {', '.join(TUNABLE)}"
     )
     p.add_argument("--seeds", type=int, help="seeds per problem (default 6; quick 2)")
     p.add_argument("--evals", type=int, help="evaluations per sweep (default 400; quick 150)")
@@ -189,11 +225,12 @@ def main(argv: list[str] | None = None) -> int:
     seeds = args.seeds or (2 if args.quick else 6)
     evals = args.evals or (150 if args.quick else 400)
     caps = args.caps.split(",") if args.caps else list(CAPS)
-    bad = [c for c in caps if c != "none" and not c.isdigit()]
-    if bad:
-        print(f"gp_cap: a cap is 'none' or a number of points (got {bad})", file=sys.stderr)
+    try:
+        cap_values = [parse_variant(c)[0] for c in caps]
+    except ValueError as exc:
+        print(f"gp_cap: {exc}", file=sys.stderr)
         return 2
-    if any(c != "none" and int(c) < args.prefix for c in caps) or not 0 < args.prefix < evals:
+    if any(c != "none" and int(c) < args.prefix for c in cap_values) or not 0 < args.prefix < evals:
         print("gp_cap: need 0 < --prefix < --evals and --prefix <= every cap", file=sys.stderr)
         return 2
     default_functions = FUNCTIONS[1:3] if args.quick else FUNCTIONS

@@ -657,16 +657,18 @@ def _compress_bad_tail(y: np.ndarray) -> np.ndarray | None:
     if len(np.unique(z)) < 3:
         return z
     log_jacobian = float((np.sign(z) * np.log1p(np.abs(z))).sum())
-    best_lam, best_llf = 1.0, -math.inf
     with np.errstate(all="ignore"):
         variances = _yeo_johnson_variances(z)
-        for lam, var_lam in zip(_YJ_LAMBDAS, variances, strict=True):
-            var = float(var_lam)
-            if not var > 1e-300 or not math.isfinite(var):
-                continue
-            llf = -0.5 * len(z) * math.log(var) + (lam - 1.0) * log_jacobian
-            if llf > best_llf:
-                best_lam, best_llf = float(lam), llf
+        # The log-likelihood of every lambda at once (a loop over the 31 cost ~0.15 ms, a
+        # fiftieth of a large sweep's suggestion); a variance that is not a positive finite
+        # number rules its lambda out, and the first best lambda wins, 1 when none qualifies.
+        usable = (variances > 1e-300) & np.isfinite(variances)
+        llf = -0.5 * len(z) * np.log(np.where(usable, variances, 1.0)) + (
+            _YJ_LAMBDAS - 1.0
+        ) * log_jacobian
+        llf[~usable | np.isnan(llf)] = -math.inf
+        pick = int(np.argmax(llf))
+        best_lam = float(_YJ_LAMBDAS[pick]) if llf[pick] > -math.inf else 1.0
         out = _yeo_johnson(z, best_lam)
     if not np.all(np.isfinite(out)) or float(out.std()) <= 1e-12:
         return z

@@ -111,7 +111,7 @@ def test_a_memoised_record_does_not_share_the_callers_objects() -> None:
 
 def test_runs_that_are_not_plain_data_are_still_read_every_time() -> None:
     runs: list[Any] = _runs(12)
-    runs[0]["config"]["lr"] = np.float64(0.001)  # marshal cannot write it: never memoised
+    runs[0]["config"]["lr"] = np.float64(0.001)  # MessagePack cannot encode it: never memoised
     space = parse_config(CONFIG).space
     record = RunRecord("rec", {"lr": 0.01, "opt": "sgd", "layers": 2}, "finished",
                        {"loss": 1.0}, [])
@@ -179,7 +179,7 @@ def test_a_large_sweep_suggests_the_same_with_its_memos_warm_or_cold() -> None:
     assert bayes.suggest(config, rebuilt, 11) == cold
 
 
-def test_a_numpy_value_never_shares_a_memo_entry_with_the_bytes_marshal_writes_for_it() -> None:
+def test_a_numpy_value_never_shares_a_memo_entry_with_its_bytes() -> None:
     space = parse_config(CONFIG).space
     as_bytes = _runs(1)
     as_bytes[0]["config"]["lr"] = np.float64(0.001).tobytes()
@@ -254,3 +254,36 @@ def test_collecting_a_list_that_grows_or_changes_gives_what_a_fresh_collection_g
     assert collected(runs) == fresh(runs)
     assert collected(runs, plain_at=3) == fresh(runs)
     assert collected(runs) == fresh(runs)  # after a call with a record that was not shared
+
+
+def test_runs_are_read_as_data_whatever_containers_carry_them() -> None:
+    """A tuple is read as a list and an IntEnum as its int, memoised or not: the memo key is
+    the run's MessagePack encoding, and the record is built from its decoding."""
+    import enum
+
+    class Layers(enum.IntEnum):
+        THREE = 3
+
+    runs = _runs(20, seed=4)
+    as_data = copy.deepcopy(runs)
+    runs[2]["history"] = tuple(runs[2]["history"])
+    runs[3]["config"]["layers"] = Layers.THREE
+    as_data[3]["config"]["layers"] = 3
+    space = parse_config(CONFIG).space
+    _clear_memos()
+    expected = [vars(library.to_run_record(space, r)) for r in as_data]
+    for _ in range(2):  # cold, then from the memo
+        assert [vars(r) for r in library._records(space, runs)] == expected
+    assert library.next_run(CONFIG, runs, 5) == _fresh(CONFIG, as_data, 5)
+
+
+def test_true_one_and_one_point_oh_stay_three_values_in_the_memo() -> None:
+    space = parse_config(CONFIG).space
+    _clear_memos()
+    seen = []
+    for value in (1, True, 1.0):
+        runs = _runs(1)
+        runs[0]["config"]["opt"] = value
+        record = library._records(space, runs)[0]
+        seen.append((type(record.params["opt"]), record.params["opt"]))
+    assert seen == [(int, 1), (bool, True), (float, 1.0)]
