@@ -7,8 +7,9 @@ is reported on its own; the figure compared is the median over the next ``--reps
 (at N+1, N+2, ... finished runs), which is what each suggestion costs once a sweep is going,
 including any reuse of work between suggestions an engine does.
 
-Processes run one at a time here (nothing else of this benchmark competes for the CPU), with
-one thread each for the numeric libraries.
+The engines are interleaved in one process (round r asks each for its r-th suggestion), with
+one thread for the numeric libraries: on a shared machine a busy spell then slows every engine
+alike, where timing one engine after the other let it fall on one of them.
 
 ``python -m bench suggest_speed [--quick] [--sizes 10,100,1000] [--reps N]
 [--functions a,b] [--methods m1,m2] [--out DIR]``
@@ -53,26 +54,63 @@ def random_history(problem_name: str, n: int, seed: int) -> list[tuple[Params, f
     return history
 
 
-def time_method(
-    method: str, problem_name: str, history: list[tuple[Params, float]], reps: int, seed: int
-) -> dict[str, Any]:
+SLOW_BUDGET_S = 20.0
+"""A method that has spent this long on its timed suggestions at one size stops after
+:data:`MIN_REPS` of them (Optuna's GP takes seconds per suggestion at 1,000 runs)."""
+MIN_REPS = 5
+
+
+def time_methods(
+    methods: list[str], problem_name: str, history: list[tuple[Params, float]], reps: int,
+    seed: int,
+) -> dict[str, dict[str, Any]]:
+    """Every method driven through its own sweep from the same ``history``, interleaved: round
+    ``r`` asks each method for its ``r``-th suggestion in turn, so a slow or busy spell of this
+    shared machine falls on all of them alike instead of on whichever ran then. The ratio of
+    two methods is also taken round by round (``paired``)."""
     problem = PROBLEMS[problem_name]
-    suggester = make_suggester(method, problem.sweep_config, seed)
-    suggester.preload(history)
-    timings: list[float] = []
-    for _ in range(reps + 1):
-        started = time.perf_counter()
-        params = suggester.suggest()
-        timings.append((time.perf_counter() - started) * 1e3)
-        suggester.observe(params, float(problem.objective(params)))
-    steady = timings[1:]
-    return {
-        "cold_ms": timings[0],
-        "median_ms": float(np.median(steady)),
-        "min_ms": float(np.min(steady)),
-        "max_ms": float(np.max(steady)),
-        "samples_ms": steady,
-    }
+    out: dict[str, dict[str, Any]] = {}
+    suggesters: dict[str, Any] = {}
+    timings: dict[str, list[float]] = {}
+    for m in methods:
+        try:
+            suggesters[m] = make_suggester(m, problem.sweep_config, seed)
+            suggesters[m].preload(history)
+            timings[m] = []
+        except Exception as exc:
+            out[m] = {"error": f"{type(exc).__name__}: {exc}"}
+    for r in range(reps + 1):
+        for m in list(suggesters):
+            try:
+                started = time.perf_counter()
+                params = suggesters[m].suggest()
+                timings[m].append((time.perf_counter() - started) * 1e3)
+                suggesters[m].observe(params, float(problem.objective(params)))
+            except Exception as exc:
+                out[m] = {"error": f"{type(exc).__name__}: {exc}"}
+                del suggesters[m]
+                continue
+            spent = sum(timings[m][1:]) / 1e3
+            if r >= MIN_REPS and spent > SLOW_BUDGET_S:
+                del suggesters[m]
+    for m, t in timings.items():
+        if m in out:
+            continue
+        steady = t[1:]
+        out[m] = {
+            "cold_ms": t[0],
+            "median_ms": float(np.median(steady)),
+            "min_ms": float(np.min(steady)),
+            "max_ms": float(np.max(steady)),
+            "samples_ms": steady,
+        }
+    return out
+
+
+def paired_ratio(anchor: list[float], ours: list[float]) -> float:
+    """The median over rounds of anchor time / our time in the same round."""
+    k = min(len(anchor), len(ours))
+    return float(np.median(np.array(anchor[:k]) / np.array(ours[:k])))
 
 
 def markdown(report: dict[str, Any]) -> str:
@@ -82,8 +120,11 @@ def markdown(report: dict[str, Any]) -> str:
         "# Milliseconds per suggestion",
         "",
         f"Median of {s['reps']} consecutive suggestions after N finished runs (the history "
-        f"grows by one run per suggestion, as in a real sweep); cold = the first suggestion "
-        f"with nothing cached. One process at a time, 1 thread. Measured {s['finished_at']} "
+        f"grows by one run per suggestion, as in a real sweep; a method that spent over "
+        f"{SLOW_BUDGET_S:g} s stops after {MIN_REPS}); cold = the first suggestion with nothing "
+        f"cached. The engines are interleaved, each asked for one suggestion per round, in one "
+        f"process, 1 thread; a ratio is of the medians, and in brackets the median of the "
+        f"per-round ratios. Measured {s['finished_at']} "
         f"with `python -m bench suggest_speed{' --quick' if s['quick'] else ''}` "
         f"({s['wall_seconds']:.0f} s wall). {bench.code_note(report['environment'])}.",
         "",
@@ -111,7 +152,11 @@ def markdown(report: dict[str, Any]) -> str:
         if OURS in methods:
             for m in others:
                 ratio = row["ratios_over_ours"].get(m)
-                cells.append("—" if ratio is None else f"{bench.fmt(ratio, 2)}x")
+                paired = row.get("paired_ratios_over_ours", {}).get(m)
+                cells.append(
+                    "—" if ratio is None else f"{bench.fmt(ratio, 2)}x"
+                    + ("" if paired is None else f" ({bench.fmt(paired, 2)}x)")
+                )
         lines.append(f"| {row['problem']} | {row['n']} | " + " | ".join(cells) + " |")
     lines.append("")
     if OURS in methods:
@@ -124,7 +169,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench suggest_speed", description=__doc__)
     p.add_argument("--quick", action="store_true", help="sizes 10,100; 3 repetitions")
     p.add_argument("--sizes", help="comma list of history sizes (default 10,100,1000)")
-    p.add_argument("--reps", type=int, help="timed suggestions per size (default 5; quick 3)")
+    p.add_argument("--reps", type=int, help="timed suggestions per size (default 15; quick 3)")
     p.add_argument("--functions", help=f"comma list (default {','.join(FUNCTIONS)})")
     p.add_argument("--methods", help=f"comma list from: {', '.join(ALL_METHODS)}")
     p.add_argument("--out", help="output directory (default bench/results[/quick])")
@@ -139,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.sizes
         else ([10, 100] if args.quick else list(SIZES))
     )
-    reps = args.reps or (3 if args.quick else 5)
+    reps = args.reps or (3 if args.quick else 15)
     problems = args.functions.split(",") if args.functions else list(FUNCTIONS)
     if any(p not in PROBLEMS for p in problems):
         print(f"unknown problem in {problems}", file=sys.stderr)
@@ -156,12 +201,10 @@ def main(argv: list[str] | None = None) -> int:
         for n in sizes:
             history = random_history(problem_name, n, seed=1234 + n)
             row: dict[str, Any] = {"problem": problem_name, "n": n, "methods": {}}
+            results = time_methods(methods, problem_name, history, reps, seed=7)
             for m in methods:
-                try:
-                    r = time_method(m, problem_name, history, reps, seed=7)
-                except Exception as exc:
-                    failed = True
-                    r = {"error": f"{type(exc).__name__}: {exc}"}
+                r = results[m]
+                failed = failed or "error" in r
                 row["methods"][m] = r
                 shown = r.get("median_ms", float("nan"))
                 print(
@@ -172,6 +215,11 @@ def main(argv: list[str] | None = None) -> int:
                 m: row["methods"][m]["median_ms"] / ours["median_ms"]
                 for m in methods
                 if m != OURS and "median_ms" in ours and "median_ms" in row["methods"][m]
+            }
+            row["paired_ratios_over_ours"] = {
+                m: paired_ratio(row["methods"][m]["samples_ms"], ours["samples_ms"])
+                for m in methods
+                if m != OURS and "samples_ms" in ours and "samples_ms" in row["methods"][m]
             }
             rows.append(row)
     report = {
