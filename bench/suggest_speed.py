@@ -65,8 +65,9 @@ def time_methods(
     seed: int,
 ) -> dict[str, dict[str, Any]]:
     """Every method driven through its own sweep from the same ``history``, interleaved: round
-    ``r`` asks each method for its ``r``-th suggestion in turn, so a slow or busy spell of this
-    shared machine falls on all of them alike instead of on whichever ran then. The ratio of
+    ``r`` asks each method for its ``r``-th suggestion in turn (in an order that rotates), so a
+    slow or busy spell of this shared machine falls on all of them alike instead of on
+    whichever ran then. The ratio of
     two methods is also taken round by round (``paired``)."""
     problem = PROBLEMS[problem_name]
     out: dict[str, dict[str, Any]] = {}
@@ -80,7 +81,11 @@ def time_methods(
         except Exception as exc:
             out[m] = {"error": f"{type(exc).__name__}: {exc}"}
     for r in range(reps + 1):
-        for m in list(suggesters):
+        # The order rotates round by round, so each method follows each other one equally
+        # often: the one after a slow, memory-hungry method starts with colder caches.
+        order = list(suggesters)
+        order = order[r % len(order):] + order[: r % len(order)] if order else order
+        for m in order:
             try:
                 started = time.perf_counter()
                 params = suggesters[m].suggest()
