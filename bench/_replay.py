@@ -112,7 +112,8 @@ def events(total: int, start_time: float) -> Iterator[Any]:
                 )
                 step += 1
             t += 0.01
-            yield ev.MetricsLogged(time=t, sweep_id=sid, run_id=run_id, records=records)
+            yield ev.MetricsLogged.from_records(time=t, sweep_id=sid, run_id=run_id,
+                                                records=records)
         yield ev.RunEnded(
             time=t,
             sweep_id=sid,

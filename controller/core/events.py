@@ -19,7 +19,7 @@ the event is made; the fold shares them with the state instead of copying, for s
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -172,14 +172,77 @@ class RunStarted(Event):
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class MetricsLogged(Event):
-    """Metric records of one run, in seq order, none seen before.
+    """Metric records of one run, in seq order, none seen before, stored by column.
 
-    Each record is ``{"seq": int, "step": int, "values": {name: float}, "time": float}``.
+    Record ``i`` is ``seqs[i]`` (its place in the run's metric stream, from the agent),
+    ``steps[i]`` (the user's step), ``times[i]`` (Unix seconds when the agent read it) and, for
+    each metric ``name``, ``values[name][i]``: a number, or None when record ``i`` did not log
+    ``name``. Every column has one entry per record. :attr:`records` gives the same records as
+    dicts, ``{"seq", "step", "values": {name: number}, "time"}`` (version 1's shape, what the
+    RPCs show).
+
+    Why columns (version 2): three of four events in a busy log are these, and replaying a log
+    without a snapshot reads every one. By column, a metric name is stored once per event
+    instead of once per record (a quarter fewer bytes), parsing makes a few lists instead of a
+    dict per record, and the fold takes a run's summary and best value from whole columns
+    (last value, ``min``/``max``) instead of record by record. Version 1 (``records``, a list of
+    those dicts) is upcast to this shape, so old logs replay to the same state.
     """
 
     TYPE: ClassVar[str] = "MetricsLogged"
+    VERSION: ClassVar[int] = 2
     run_id: str
-    records: list[dict[str, Any]]
+    seqs: list[int]
+    steps: list[int]
+    times: list[float]
+    values: dict[str, list[Any]]
+
+    def __post_init__(self) -> None:
+        n = len(self.seqs)
+        if len(self.steps) != n or len(self.times) != n or any(
+                len(column) != n for column in self.values.values()):
+            raise EventDecodeError(f"MetricsLogged of run {self.run_id}: every column must "
+                                   f"have one entry per record ({n} seqs)")
+
+    @classmethod
+    def from_records(cls, *, time: float, sweep_id: str, run_id: str,
+                     records: Sequence[Mapping[str, Any]]) -> MetricsLogged:
+        """The event of ``records`` (dicts with ``seq``, ``step``, ``values``, ``time``), their
+        order kept; metric names in the order they first appear. EventDecodeError for a record
+        that lacks a key or holds a None value (None marks an absent name here)."""
+        n = len(records)
+        columns: dict[str, list[Any]] = {}
+        try:
+            seqs = [r["seq"] for r in records]
+            steps = [r["step"] for r in records]
+            times = [r["time"] for r in records]
+            for i, record in enumerate(records):
+                for name, value in record["values"].items():
+                    if value is None:
+                        raise EventDecodeError(
+                            f"MetricsLogged of run {run_id}: record seq {record['seq']} has no "
+                            f"value for {name!r} (null); a metric value is a number")
+                    column = columns.get(name)
+                    if column is None:
+                        column = columns[name] = [None] * n
+                    column[i] = value
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise EventDecodeError(f"MetricsLogged of run {run_id}: a record is not "
+                                   f"{{seq, step, values, time}}: {exc!r}") from None
+        return cls(time=time, sweep_id=sweep_id, run_id=run_id, seqs=seqs, steps=steps,
+                   times=times, values=columns)
+
+    @property
+    def records(self) -> list[dict[str, Any]]:
+        """The records as dicts, ``{"seq", "step", "values": {name: number}, "time"}``, in
+        order (new objects on every call; the names a record did not log are left out)."""
+        columns = self.values.items()
+        rows = zip(self.seqs, self.steps, self.times, strict=True)
+        return [{"seq": seq, "step": step,
+                 "values": {name: column[i] for name, column in columns
+                            if column[i] is not None},
+                 "time": at}
+                for i, (seq, step, at) in enumerate(rows)]
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -234,7 +297,20 @@ for _cls in EVENT_TYPES:
 
 BY_TYPE: dict[str, type[Event]] = {cls.TYPE: cls for cls in EVENT_TYPES}
 
-_UPCASTERS: dict[tuple[str, int], Callable[[dict[str, Any]], dict[str, Any]]] = {}
+
+def _metrics_logged_v1(data: dict[str, Any]) -> dict[str, Any]:
+    """MetricsLogged v1 (``records``, a list of ``{"seq", "step", "values", "time"}``) as v2
+    (columns). ``time`` is a placeholder: the event's time is not part of its data."""
+    if data.keys() != {"sweep_id", "run_id", "records"} or not isinstance(data["records"], list):
+        raise EventDecodeError(f"MetricsLogged v1: fields {sorted(data)} are not "
+                               f"['records', 'run_id', 'sweep_id']")
+    return MetricsLogged.from_records(time=0.0, sweep_id=data["sweep_id"],
+                                      run_id=data["run_id"], records=data["records"]).to_data()
+
+
+_UPCASTERS: dict[tuple[str, int], Callable[[dict[str, Any]], dict[str, Any]]] = {
+    (MetricsLogged.TYPE, 1): _metrics_logged_v1,
+}
 """(type, old version) -> function turning that version's data into the next version's."""
 
 

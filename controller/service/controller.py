@@ -598,8 +598,8 @@ class Controller:
         sweep = self.state.sweeps[run.sweep_id]
         config = self.sweep_runtime(sweep.id).config
         before = len(run.metric_values)
-        durable = self.record(ev.MetricsLogged(time=self.clock(), sweep_id=run.sweep_id,
-                                               run_id=run_id, records=ordered))
+        durable = self.record(ev.MetricsLogged.from_records(
+            time=self.clock(), sweep_id=run.sweep_id, run_id=run_id, records=ordered))
         if _crosses_bracket(config, before, len(run.metric_values)):
             self._early_terminate(sweep, config)
         finished = self._finish_if_done(sweep)

@@ -32,8 +32,9 @@ import fcntl
 import functools
 import json
 import logging
+import math
 import os
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -400,43 +401,66 @@ class EventStore:
         objects; ``lean`` as in :func:`parse_rows`. StoreError on a gap or a row that is not
         JSON.
 
-        The data comes as bytes (no text decoding; the parser reads UTF-8), and the reader
-        thread fetches the next chunk while this one is parsed and folded."""
-        expected = after_seq + 1
-        async with self._reader.execute(
-            "SELECT seq, time, type, version, CAST(data AS BLOB) FROM events WHERE seq > ? "
-            "ORDER BY seq", (after_seq,)
-        ) as cursor:
-            fetch = asyncio.ensure_future(cursor.fetchmany(READ_CHUNK))
-            try:
-                while True:
-                    rows: list[Any] = list(await fetch)
-                    if not rows:
-                        return
-                    fetch = asyncio.ensure_future(cursor.fetchmany(READ_CHUNK))
-                    if rows[0][0] != expected or rows[-1][0] != expected + len(rows) - 1:
-                        raise StoreError(f"the event log has a gap after seq {expected - 1}")
-                    expected += len(rows)
-                    yield parse_rows(rows, lean)
-            finally:
-                # The cursor closes after the fetch under way (one reader thread, in order).
+        Chunks are ranges of seqs, each read by its own query, and the reader thread fetches
+        the next one while this one is parsed and folded. The data comes as bytes (no text
+        decoding; the parser reads UTF-8). Seqs are the table's integer primary key, so a
+        range (lo, hi] is whole exactly when it holds hi - lo rows: no seq is read, only
+        counted. With ``lean``, a current-version ``MetricsLogged`` row comes back from SQLite
+        as its data alone (NULL type and time: no Python string or float made for what the
+        fold does not read, in three rows of four)."""
+        last = self.durable_seq
+        sql = _SCAN_LEAN if lean else _SCAN
+        reader = self._reader
+
+        def fetch(lo: int) -> asyncio.Future[Any]:
+            return asyncio.ensure_future(
+                reader.execute_fetchall(sql, (lo, min(lo + READ_CHUNK, last))))
+
+        lo = after_seq
+        pending = fetch(lo) if lo < last else None
+        try:
+            while pending is not None:
+                rows: list[Any] = list(await pending)
+                hi = min(lo + READ_CHUNK, last)
+                pending = fetch(hi) if hi < last else None
+                if len(rows) != hi - lo:
+                    raise StoreError(f"the event log has a gap after seq "
+                                     f"{await self._gap_after(lo, hi)}")
+                yield parse_rows(rows, range(lo + 1, hi + 1), lean)
+                lo = hi
+        finally:
+            # Let the fetch under way end (one reader thread, in order) before returning.
+            if pending is not None:
                 with contextlib.suppress(Exception):
-                    await fetch
+                    await pending
+
+    async def _gap_after(self, lo: int, hi: int) -> int:
+        """The last seq before the first one missing in (lo, hi]."""
+        async with self._reader.execute(
+                "SELECT seq FROM events WHERE seq > ? AND seq <= ? ORDER BY seq", (lo, hi)
+        ) as cursor:
+            expected = lo + 1
+            async for (seq,) in cursor:
+                if seq != expected:
+                    break
+                expected += 1
+        return expected - 1
 
     async def read_run_metrics(self, run_id: str) -> list[ev.Event]:
         """Every durable ``MetricsLogged`` event of ``run_id``, decoded, in order (the records
         are kept here only, not in the State). StoreError on an unreadable row."""
         async with self._reader.execute(
-            "SELECT e.seq, e.time, e.type, e.version, e.data FROM run_metrics m "
+            "SELECT e.type, e.version, e.time, e.data, e.seq FROM run_metrics m "
             "JOIN events e ON e.seq = m.seq WHERE m.run_id = ? ORDER BY m.seq", (run_id,)
         ) as cursor:
             rows: list[Any] = list(await cursor.fetchall())
         events = []
-        for row, (type_name, version, time, data) in zip(rows, parse_rows(rows), strict=True):
+        for row, (type_name, version, time, data) in zip(
+                rows, parse_rows(rows, [row[4] for row in rows]), strict=True):
             try:
                 events.append(ev.decode(type_name, version, time, data))
             except ev.EventDecodeError as exc:
-                raise unreadable(row[0], type_name, version, exc) from None
+                raise unreadable(row[4], type_name, version, exc) from None
         return events
 
     async def wait_for_more(self, seq: int, timeout: float | None = None) -> bool:
@@ -502,11 +526,11 @@ async def _upgrade(writer: aiosqlite.Connection, db_path: Path) -> None:
     try:
         # Version 0 -> 1: index the MetricsLogged rows already in the log by run.
         async with writer.execute(
-            "SELECT seq, time, type, version, data FROM events "
+            "SELECT type, version, time, data, seq FROM events "
             "WHERE type = ? ORDER BY seq", (ev.MetricsLogged.TYPE,)
         ) as cursor:
             while rows := list(await cursor.fetchmany(READ_CHUNK)):
-                index = list(zip(_run_ids(rows), (row[0] for row in rows), strict=True))
+                index = list(zip(_run_ids(rows), (row[4] for row in rows), strict=True))
                 await writer.executemany(
                     "INSERT OR IGNORE INTO run_metrics (run_id, seq) VALUES (?, ?)", index)
                 indexed += len(index)
@@ -531,11 +555,12 @@ _DECODE_RUN_IDS = msgspec.json.Decoder(list[_RunOf]).decode
 
 
 def _run_ids(rows: list[Any]) -> list[str]:
-    """The run ids of (seq, time, type, version, data) MetricsLogged rows."""
+    """The run ids of (type, version, time, data, seq) MetricsLogged rows (any version)."""
     try:
-        return [r.run_id for r in _DECODE_RUN_IDS(_array([row[4] for row in rows]))]
+        return [r.run_id for r in _DECODE_RUN_IDS(_array([row[3] for row in rows]))]
     except msgspec.DecodeError:  # NaN in a record, or an odd row: read them in full
-        return [str(data["run_id"]) for _, _, _, data in parse_rows(rows)]
+        return [str(data["run_id"])
+                for _, _, _, data in parse_rows(rows, [row[4] for row in rows])]
 
 
 def _lock(db_path: Path) -> int:
@@ -572,23 +597,20 @@ StoredData = tuple[str, int, float, Any]
 (see ``events.decode``), or for replay (``parse_rows(lean=True)``) a :class:`LeanMetrics`."""
 
 
-class LeanRecord(msgspec.Struct, gc=False):
-    """A metric record as replay reads it: only what the fold uses (step and time stay in the
-    log, unread: no objects made for them). Not tracked by the cyclic collector: these hold
-    no cycles, and replay makes millions."""
-
-    seq: int
-    values: dict[str, Any]
-
-
 class LeanMetrics(msgspec.Struct, forbid_unknown_fields=True, gc=False):
     """A current-version ``MetricsLogged``'s data as replay reads it (three of four events in a
-    busy log). Its fields must be exactly the event's, as ``events.decode`` requires; a row
-    that does not fit is read as a dict and goes the general way."""
+    busy log): its columns, as lists. Its fields must be exactly the event's, as
+    ``events.decode`` requires; a row that does not fit is read as a dict and goes the general
+    way. Steps and times are checked for shape, not made into objects (the fold does not read
+    them). Not tracked by the cyclic collector: these hold no cycles, and replay makes a
+    million."""
 
     sweep_id: str
     run_id: str
-    records: list[LeanRecord]
+    seqs: list[int]
+    steps: msgspec.Raw
+    times: msgspec.Raw
+    values: dict[str, list[bool | int | float | None]]
 
 
 assert set(LeanMetrics.__struct_fields__) == set(ev.MetricsLogged.FIELDS)
@@ -596,6 +618,15 @@ _DECODE_ANY = msgspec.json.Decoder().decode
 _DECODE_LEAN = msgspec.json.Decoder(list[LeanMetrics]).decode
 _METRICS = ev.MetricsLogged.TYPE
 _METRICS_VERSION = ev.MetricsLogged.VERSION
+_NOT_READ = math.nan
+"""The time of a current-version MetricsLogged row read lean: not read (the fold ignores a
+MetricsLogged's time, and a row whose fields are not the type's fails to decode anyway)."""
+_SCAN = ("SELECT type, version, time, CAST(data AS BLOB) FROM events "
+         "WHERE seq > ? AND seq <= ? ORDER BY seq")
+_IS_METRICS = f"type = '{_METRICS}' AND version = {_METRICS_VERSION}"
+_SCAN_LEAN = (f"SELECT CASE WHEN {_IS_METRICS} THEN NULL ELSE type END, version, "
+              f"CASE WHEN {_IS_METRICS} THEN NULL ELSE time END, CAST(data AS BLOB) "
+              f"FROM events WHERE seq > ? AND seq <= ? ORDER BY seq")
 
 
 def unreadable(seq: int, type_name: str, version: int, exc: Exception) -> StoreError:
@@ -603,11 +634,15 @@ def unreadable(seq: int, type_name: str, version: int, exc: Exception) -> StoreE
     return StoreError(f"event log row {seq} ({type_name} v{version}) is unreadable: {exc}")
 
 
-def parse_rows(rows: list[Any], lean: bool = False) -> list[StoredData]:
-    """(type, version, time, data) of (seq, time, type, version, data) rows (data as text or
-    UTF-8 bytes): one JSON parse for the whole chunk, and row by row only to name the row at
-    fault when that fails. ``lean``: current-version ``MetricsLogged`` rows come as
-    :class:`LeanMetrics` (replay's fast path, :func:`controller.core.state.fold_stored`).
+def parse_rows(rows: Sequence[Any], seqs: Sequence[int], lean: bool = False
+               ) -> list[StoredData]:
+    """(type, version, time, data) of (type, version, time, data, ...) rows (data as text or
+    UTF-8 bytes) whose seqs are ``seqs`` (to name a row that cannot be read): one JSON parse
+    for the whole chunk, and row by row only to name the row at fault when that fails.
+
+    ``lean``: the rows are as replay scans them, a current-version ``MetricsLogged`` with a
+    None type (and time); those come back as :class:`LeanMetrics` (replay's fast path,
+    :func:`controller.core.state.fold_stored`), with the type filled in and a NaN time.
 
     msgspec parses a chunk in a fraction of ``json.loads``' time (the largest part of a
     replay) and gives the same values, integers of any size included. It refuses what our log
@@ -616,19 +651,25 @@ def parse_rows(rows: list[Any], lean: bool = False) -> list[StoredData]:
     ``json``, which reads everything the log writes: replay gives back exactly the values the
     controller had."""
     if lean:
-        metrics = [row[4] for row in rows if row[2] == _METRICS and row[3] == _METRICS_VERSION]
+        metrics = [row[3] for row in rows if row[0] is None]
         if metrics:
             try:
-                leans = iter(_DECODE_LEAN(_array(metrics)))
+                leans: list[Any] = _DECODE_LEAN(_array(metrics))
             except (msgspec.DecodeError, msgspec.ValidationError):
                 pass  # NaN, or a row that is not exactly a MetricsLogged: the general way
             else:
-                others = iter(_parse_all([row for row in rows if not (
-                    row[2] == _METRICS and row[3] == _METRICS_VERSION)]))
-                return [(row[2], row[3], row[1], next(leans) if row[2] == _METRICS
-                         and row[3] == _METRICS_VERSION else next(others)) for row in rows]
-    return [(row[2], row[3], row[1], data)
-            for row, data in zip(rows, _parse_all(rows), strict=True)]
+                if len(leans) == len(rows):
+                    return [(_METRICS, _METRICS_VERSION, _NOT_READ, m) for m in leans]
+                at = [i for i, row in enumerate(rows) if row[0] is not None]
+                others = _parse_all([rows[i] for i in at], lambda j: seqs[at[j]])
+                next_lean, next_other = iter(leans).__next__, iter(others).__next__
+                return [(_METRICS, _METRICS_VERSION, _NOT_READ, next_lean()) if row[0] is None
+                        else (row[0], row[1], row[2], next_other()) for row in rows]
+        return [(_METRICS, _METRICS_VERSION, _NOT_READ, data) if row[0] is None
+                else (row[0], row[1], row[2], data)
+                for row, data in zip(rows, _parse_all(rows, seqs.__getitem__), strict=True)]
+    return [(row[0], row[1], row[2], data)
+            for row, data in zip(rows, _parse_all(rows, seqs.__getitem__), strict=True)]
 
 
 def _array(texts: list[Any]) -> Any:
@@ -644,10 +685,12 @@ def _array(texts: list[Any]) -> Any:
         return "[" + ",".join(t if isinstance(t, str) else t.decode() for t in texts) + "]"
 
 
-def _parse_all(rows: list[Any]) -> list[Any]:
+def _parse_all(rows: Sequence[Any], seq_of: Callable[[int], int]) -> list[Any]:
+    """The parsed data (``row[3]``) of every row; a row that is not JSON is a StoreError
+    naming it (``seq_of(i)`` is row i's seq)."""
     if not rows:
         return []
-    text = _array([row[4] for row in rows])
+    text = _array([row[3] for row in rows])
     try:
         datas: list[Any] = _DECODE_ANY(text)
         return datas
@@ -658,9 +701,9 @@ def _parse_all(rows: list[Any]) -> list[Any]:
         return datas
     except ValueError:
         datas = []
-        for row in rows:
+        for i, row in enumerate(rows):
             try:
-                datas.append(json.loads(row[4]))
+                datas.append(json.loads(row[3]))
             except ValueError as exc:
-                raise unreadable(row[0], row[2], row[3], exc) from None
+                raise unreadable(seq_of(i), row[0] or _METRICS, row[1], exc) from None
         return datas

@@ -26,7 +26,7 @@ SAMPLES: list[ev.Event] = [
                    agent_id="agent-0001", params={"a": 1, "n": {"b": "x"}}, grid_index=0,
                    suggestion_seed=99),
     ev.RunStarted(time=5.0, sweep_id="abcd1234", run_id="abcd1234-0000", pid=4242),
-    ev.MetricsLogged(time=6.0, sweep_id="abcd1234", run_id="abcd1234-0000",
+    ev.MetricsLogged.from_records(time=6.0, sweep_id="abcd1234", run_id="abcd1234-0000",
                      records=[{"seq": 0, "step": 0, "values": {"loss": 0.5}, "time": 6.0}]),
     ev.RunStopRequested(time=7.0, sweep_id="abcd1234", run_id="abcd1234-0000", reason="hb"),
     ev.RunEnded(time=8.0, sweep_id="abcd1234", run_id="abcd1234-0000", state="finished",

@@ -105,7 +105,8 @@ def simulate(actions: list[Action]) -> tuple[list[ev.Event], list[str]]:
             records = [{"seq": max(seq, 0) + i, "step": seq + i,
                         "values": {"loss": (y % 10) / 10 + i, "acc": float(i)}, "time": now()}
                        for i in range(x % 3 + 1)]
-            emit(ev.MetricsLogged(time=now(), sweep_id=sweep.id, run_id=run.id, records=records))
+            emit(ev.MetricsLogged.from_records(time=now(), sweep_id=sweep.id, run_id=run.id,
+                                               records=records))
             if y % 4 == 0 and run.stop_reason is None:
                 emit(ev.RunStopRequested(time=now(), sweep_id=sweep.id, run_id=run.id,
                                          reason="hyperband"))
@@ -174,9 +175,12 @@ def test_replaying_events_read_back_from_json_gives_an_equal_state(
                            for t, v, time, _, data in stored])
     assert replayed == fold(events)
     # And as the store hands them to replay: MetricsLogged read lean (no dict per record).
-    rows = [(seq, time, t, v, json.dumps(data).encode())
-            for seq, (t, v, time, _, data) in enumerate(stored, 1)]
-    parsed = parse_rows(rows, lean=True)
+    # (The lean scan gives a MetricsLogged row's data alone, with a NULL type and time.)
+    rows = [(None if t == ev.MetricsLogged.TYPE else t, v,
+             None if t == ev.MetricsLogged.TYPE else time, json.dumps(data).encode())
+            for t, v, time, _, data in stored]
+    parsed = parse_rows(rows, range(1, len(rows) + 1), lean=True)
+    assert [t for t, *_ in parsed] == [t for t, *_ in stored]
     assert all((type(data) is dict) == (t != ev.MetricsLogged.TYPE) for t, _, _, data in parsed)
     lean = State()
     fold_stored(lean, parsed)
@@ -285,12 +289,15 @@ def test_run_cap_finishes_once_no_capped_run_is_running() -> None:
     assert finish_reason(sweep) == "run_cap reached (1 runs)"
 
 
+def _logged(records: list[dict[str, Any]]) -> ev.MetricsLogged:
+    return ev.MetricsLogged.from_records(time=3.0, sweep_id="s0000000", run_id="s0000000-0000",
+                                         records=records)
+
+
 def test_metric_target_finishes_at_once() -> None:
     state = fold([_created(method="random", grid_size=None, metric_target=0.1),
                   _assigned(0, None),
-                  ev.MetricsLogged(time=3.0, sweep_id="s0000000", run_id="s0000000-0000",
-                                   records=[{"seq": 0, "step": 0, "values": {"loss": 0.05},
-                                             "time": 3.0}])])
+                  _logged([{"seq": 0, "step": 0, "values": {"loss": 0.05}, "time": 3.0}])])
     reason = finish_reason(state.sweeps["s0000000"])
     assert reason is not None and "metric target reached" in reason
 
@@ -299,8 +306,7 @@ def test_summary_is_last_value_and_best_follows_the_goal() -> None:
     records = [{"seq": i, "step": i, "values": {"loss": v}, "time": 3.0}
                for i, v in enumerate([0.5, 0.2, 0.4])]
     state = fold([_created(method="random", grid_size=None), _assigned(0, None),
-                  ev.MetricsLogged(time=3.0, sweep_id="s0000000", run_id="s0000000-0000",
-                                   records=records)])
+                  _logged(records)])
     run = state.runs["s0000000-0000"]
     assert run.summary == {"loss": 0.4}
     assert run.best_metric == 0.2
@@ -310,8 +316,7 @@ def test_summary_is_last_value_and_best_follows_the_goal() -> None:
     tracked = fold([_created(method="random", grid_size=None,
                              config={"early_terminate": {"type": "hyperband"}}),
                     _assigned(0, None),
-                    ev.MetricsLogged(time=3.0, sweep_id="s0000000", run_id="s0000000-0000",
-                                     records=records)]).runs["s0000000-0000"]
+                    _logged(records)]).runs["s0000000-0000"]
     assert tracked.metric_values == [0.5, 0.2, 0.4] and tracked.best_metric == 0.2
 
 

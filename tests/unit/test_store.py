@@ -7,6 +7,7 @@ import json
 import math
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -246,7 +247,7 @@ async def test_replay_reads_back_exactly_what_strict_json_cannot_hold(tmp_path: 
     assigned = ev.RunAssigned(time=2.0, sweep_id="s1", run_id="r1", run_index=0, agent_id="a",
                               params={"n": -(10**25), "lr": 0.00012345678901234567},
                               grid_index=None, suggestion_seed=2**63 - 1)
-    metrics = ev.MetricsLogged(time=3.0, sweep_id="s1", run_id="r1", records=[
+    metrics = ev.MetricsLogged.from_records(time=3.0, sweep_id="s1", run_id="r1", records=[
         {"seq": 0, "step": 0, "values": {"loss": math.inf, "acc": 0.5}, "time": 3.0}])
     store = await EventStore.open(db)
     for events in ([created, assigned], [created, assigned, metrics]):
@@ -274,7 +275,7 @@ async def test_replay_reads_back_exactly_what_strict_json_cannot_hold(tmp_path: 
 
 
 def _metrics(run_id: str, seqs: list[int], loss: float = 0.5) -> ev.MetricsLogged:
-    return ev.MetricsLogged(time=3.0, sweep_id="s1", run_id=run_id, records=[
+    return ev.MetricsLogged.from_records(time=3.0, sweep_id="s1", run_id=run_id, records=[
         {"seq": s, "step": 10 * s, "values": {"loss": loss}, "time": 3.0} for s in seqs])
 
 
@@ -295,13 +296,7 @@ async def test_a_log_from_before_the_index_gets_it_built_once_and_a_newer_one_is
     db = tmp_path / "old.db"
     # A NaN among the records takes the index build off its fast parse: it must still work.
     events = [paused(1), _metrics("a", [0]), _metrics("b", [0, 1], math.nan), _metrics("a", [1])]
-    with sqlite3.connect(db) as conn:  # the schema as controllers before run_metrics wrote it
-        conn.execute("CREATE TABLE events (seq INTEGER PRIMARY KEY, time REAL NOT NULL, "
-                     "type TEXT NOT NULL, version INTEGER NOT NULL, sweep_id TEXT NOT NULL, "
-                     "data TEXT NOT NULL)")
-        conn.executemany("INSERT INTO events VALUES (?, ?, ?, ?, ?, ?)", [
-            (seq, e.time, e.TYPE, e.VERSION, e.sweep_id, json.dumps(e.to_data()))
-            for seq, e in enumerate(events, 1)])
+    _write_old_log(db, [(e.TYPE, e.VERSION, e.time, e.sweep_id, e.to_data()) for e in events])
     store = await EventStore.open(db)
     assert await store.read_run_metrics("a") == [events[1], events[3]]
     (b,) = await store.read_run_metrics("b")
@@ -313,6 +308,124 @@ async def test_a_log_from_before_the_index_gets_it_built_once_and_a_newer_one_is
         conn.execute("PRAGMA user_version = 2")
     with pytest.raises(StoreError, match="schema version 2; this controller reads up to 1"):
         await EventStore.open(db)
+
+
+def _write_old_log(db: Path, rows: list[tuple[str, int, float, str, dict[str, Any]]]) -> None:
+    """A log as controllers before ``run_metrics`` wrote it: the events table alone, rows
+    (type, version, time, sweep_id, data) from seq 1."""
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE events (seq INTEGER PRIMARY KEY, time REAL NOT NULL, "
+                     "type TEXT NOT NULL, version INTEGER NOT NULL, sweep_id TEXT NOT NULL, "
+                     "data TEXT NOT NULL)")
+        conn.executemany("INSERT INTO events VALUES (?, ?, ?, ?, ?, ?)", [
+            (seq, time, type_name, version, sweep_id, json.dumps(data))
+            for seq, (type_name, version, time, sweep_id, data) in enumerate(rows, 1)])
+
+
+def _sweep_with_runs() -> list[ev.Event]:
+    """A sweep whose runs log metrics of every kind replay must read back: floats, a NaN and
+    an infinity, an int, names missing from some records, and a re-sent record."""
+    def logged(run: str, records: list[tuple[int, dict[str, Any]]]) -> ev.MetricsLogged:
+        return ev.MetricsLogged.from_records(
+            time=5.0, sweep_id="s1", run_id=run,
+            records=[{"seq": seq, "step": 10 * seq, "values": values, "time": 4.5 + seq}
+                     for seq, values in records])
+
+    events: list[ev.Event] = [
+        ev.SweepCreated(time=1.0, sweep_id="s1", config={"early_terminate": {"type": "x"}},
+                        seed=1, method="random", name="", grid_size=None, run_cap=None,
+                        metric_name="loss", metric_goal="minimize", metric_target=None,
+                        warnings=[]),
+        ev.AgentRegistered(time=2.0, sweep_id="s1", agent_id="a1", hostname="h", pid=1)]
+    for run in ("s1-0000", "s1-0001"):
+        events.append(ev.RunAssigned(time=3.0, sweep_id="s1", run_id=run, run_index=0,
+                                     agent_id="a1", params={"x": 1}, grid_index=None,
+                                     suggestion_seed=5))
+    events += [
+        logged("s1-0000", [(0, {"loss": 0.5, "acc": 0.1}), (1, {"acc": 0.2})]),
+        logged("s1-0001", [(0, {"loss": math.nan}), (1, {"loss": 0.75, "lr": 3})]),
+        logged("s1-0000", [(1, {"loss": 0.0}), (2, {"loss": 0.25}), (3, {"loss": math.inf})]),
+        logged("s1-0001", [(2, {"loss": 2}), (3, {"loss": 0.125, "acc": 0.9})]),
+        ev.RunEnded(time=6.0, sweep_id="s1", run_id="s1-0000", state="finished", exit_code=0,
+                    reason=""),
+    ]
+    return events
+
+
+def _as_version_1(event: ev.Event) -> tuple[str, int, float, str, dict[str, Any]]:
+    """The row the controller wrote for ``event`` before MetricsLogged version 2."""
+    if isinstance(event, ev.MetricsLogged):
+        return (event.TYPE, 1, event.time, event.sweep_id,
+                {"sweep_id": event.sweep_id, "run_id": event.run_id, "records": event.records})
+    return event.TYPE, event.VERSION, event.time, event.sweep_id, event.to_data()
+
+
+@pytest.mark.parametrize("chunk", [2, 5000])
+async def test_a_version_1_log_replays_to_the_state_of_its_version_2_events(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk: int) -> None:
+    from controller.store import eventlog
+
+    monkeypatch.setattr(eventlog, "READ_CHUNK", chunk)  # also: ranges of seqs, read in turn
+    events = _sweep_with_runs()
+    old = tmp_path / "v1.db"
+    _write_old_log(old, [_as_version_1(e) for e in events])
+    store = await EventStore.open(old)
+    replayed = await load_state(store)
+    expected = fold(events)
+    assert replayed == expected
+    assert json.dumps(replayed.to_json(), sort_keys=True) == \
+        json.dumps(expected.to_json(), sort_keys=True)
+    for run in ("s1-0000", "s1-0001"):
+        logged = [e for e in events if isinstance(e, ev.MetricsLogged) and e.run_id == run]
+        read = await store.read_run_metrics(run)
+        assert json.dumps([e.records for e in read]) == json.dumps([e.records for e in logged])
+    # A controller of this version carries on in the same log, writing version 2.
+    more = [ev.MetricsLogged.from_records(time=7.0, sweep_id="s1", run_id="s1-0001", records=[
+        {"seq": 4, "step": 40, "values": {"loss": 0.0625}, "time": 7.0}])]
+    await store.append(more)
+    await store.close()
+    store = await EventStore.open(old)
+    assert await load_state(store) == fold(events + more)
+    await store.close()
+    new = tmp_path / "v2.db"
+    store = await EventStore.open(new)
+    await store.append(events + more)
+    assert await load_state(store) == fold(events + more)
+    await store.close()
+
+
+@pytest.mark.parametrize("chunk", [2, 5000])
+async def test_a_gap_in_the_log_is_an_error_naming_where_it_is(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk: int) -> None:
+    from controller.store import eventlog
+
+    monkeypatch.setattr(eventlog, "READ_CHUNK", chunk)
+    db = tmp_path / "gap.db"
+    _write_old_log(db, [_as_version_1(e) for e in _sweep_with_runs()])
+    with sqlite3.connect(db) as conn:  # seq 9 (the last) moved on to 12: 9, 10 and 11 missing
+        conn.execute("INSERT INTO events SELECT 12, time, type, version, sweep_id, data "
+                     "FROM events WHERE seq = 9")
+        conn.execute("DROP TRIGGER IF EXISTS events_no_delete")
+        conn.execute("DELETE FROM events WHERE seq = 9")
+    store = await EventStore.open(db)
+    with pytest.raises(StoreError, match="the event log has a gap after seq 8"):
+        await load_state(store)
+    with pytest.raises(StoreError, match="the event log has a gap after seq 8"):
+        [e async for e in store.read_from(0)]
+    await store.close()
+
+
+async def test_a_metrics_row_that_is_not_json_is_named_by_replay(tmp_path: Path) -> None:
+    db = tmp_path / "bad.db"
+    store = await EventStore.open(db)
+    await store.append(_sweep_with_runs()[:5])
+    await store.close()
+    with sqlite3.connect(db) as conn:
+        conn.execute("INSERT INTO events VALUES (6, 5.0, 'MetricsLogged', 2, 's1', '{\"run')")
+    store = await EventStore.open(db)
+    with pytest.raises(StoreError, match=r"row 6 \(MetricsLogged v2\) is unreadable"):
+        await load_state(store)
+    await store.close()
 
 
 def test_snapshot_json_reads_back_exactly() -> None:
