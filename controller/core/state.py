@@ -288,24 +288,26 @@ class LeanMetricsLogged(Protocol):
     values: dict[str, Sequence[Any]]
 
 
-def fold_stored(state: State, rows: Iterable[tuple[str, int, float, Any]]) -> None:
-    """Fold events as stored, ``(type, version, time, data)``, without making Event objects.
+def fold_stored(state: State, rows: Iterable[Any]) -> None:
+    """Fold events as stored, without making Event objects: each row is a ``(type, version,
+    time, data)`` tuple with ``data`` a dict of the event's fields, or, for a current-version
+    ``MetricsLogged``, a :class:`LeanMetricsLogged` alone.
 
     Replay's hot path: a current-version row whose fields are exactly its type's goes straight
     to the handler (the same check ``events.decode`` makes, which is all it checks); anything
     else (an older version to upcast, a bad row) goes through ``events.decode`` and fails or
-    folds exactly as a decoded event would. ``data`` is a dict of the event's fields, or a
-    :class:`LeanMetricsLogged`. EventDecodeError for a row that cannot be read."""
+    folds exactly as a decoded event would. EventDecodeError for a row that cannot be read."""
     handlers = _HANDLERS
     fields = _FIELDSETS
     fold_columns = _fold_metric_columns
-    for type_name, version, time, data in rows:
-        if type(data) is not dict:
-            if type_name != _METRICS or version != _METRICS_VERSION:
-                raise ev.EventDecodeError(f"{type_name} v{version}: not a dict of fields")
-            fold_columns(state, data.run_id, data.seqs, data.values)
+    for row in rows:
+        if type(row) is not tuple:
+            fold_columns(state, row.run_id, row.seqs, row.values)
             state.seq += 1
             continue
+        type_name, version, time, data = row
+        if type(data) is not dict:
+            raise ev.EventDecodeError(f"{type_name} v{version}: not a dict of fields")
         known = fields.get(type_name)
         if known is None or version != known[0] or data.keys() != known[1]:
             event = ev.decode(type_name, version, time, data)
@@ -417,6 +419,7 @@ class _Record(NamedTuple):
 
 _FLOATS = {float}
 _FLOATS_OR_NONE = {float, type(None)}
+_isfinite = math.isfinite
 
 
 def _fold_metric_columns(state: State, run_id: str, seqs: Sequence[int],
@@ -450,7 +453,7 @@ def _fold_metric_columns(state: State, run_id: str, seqs: Sequence[int],
             if kinds != _FLOATS_OR_NONE:  # an int, a bool or anything else: per record
                 return _fold_metric_records(state, run_id, seqs, values)
             metric = [value for value in metric if value is not None]
-        if not math.isfinite(sum(metric)):
+        if not _isfinite(sum(metric)):
             return _fold_metric_records(state, run_id, seqs, values)
     n = len(seqs)
     summary = run.summary
@@ -556,8 +559,6 @@ def _fold_metrics(state: State, run_id: str, records: Iterable[Any]) -> None:
             sweep.best_run_id = run.id
 
 
-_METRICS = ev.MetricsLogged.TYPE
-_METRICS_VERSION = ev.MetricsLogged.VERSION
 
 
 def metric_records(events: Iterable[ev.MetricsLogged], from_seq: int = 0,

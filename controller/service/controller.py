@@ -716,7 +716,9 @@ async def _load_state(store: EventStore) -> State:
         try:
             fold_stored(state, chunk)
         except ev.EventDecodeError as exc:
-            type_name, version = chunk[state.seq - first][:2]
+            row = chunk[state.seq - first]
+            type_name, version = (row[:2] if type(row) is tuple
+                                  else (ev.MetricsLogged.TYPE, ev.MetricsLogged.VERSION))
             raise unreadable(state.seq + 1, type_name, version, exc) from None
     if state.seq != store.last_seq:
         raise StoreError(f"the event log has gaps: folded {state.seq} events but the last seq "

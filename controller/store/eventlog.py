@@ -32,7 +32,6 @@ import fcntl
 import functools
 import json
 import logging
-import math
 import os
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
@@ -394,45 +393,59 @@ class EventStore:
             yield events
 
     async def read_stored(self, after_seq: int = 0, lean: bool = False
-                          ) -> AsyncIterator[list[StoredData]]:
+                          ) -> AsyncIterator[list[Any]]:
         """Every durable event with seq > ``after_seq`` as ``(type, version, time, data)``
         with ``data`` parsed, in order, a chunk at a time: replay folds these straight
         (:func:`controller.core.state.fold_stored`), one JSON parse per chunk and no Event
-        objects; ``lean`` as in :func:`parse_rows`. StoreError on a gap or a row that is not
-        JSON.
+        objects. StoreError on a gap or a row that is not JSON.
 
-        Chunks are ranges of seqs, each read by its own query, and the reader thread fetches
-        the next one while this one is parsed and folded. The data comes as bytes (no text
+        ``lean`` (replay): a current-version ``MetricsLogged`` (three rows of four in a busy
+        log) comes as a :class:`LeanMetrics` alone instead of a tuple, read as SQLite gives a
+        range's such rows in one piece: ``group_concat`` of their data (one bytes object, no
+        Python object per row, made in the reader thread without the GIL) and of their seqs,
+        which place each where it belongs among the range's other rows (read as rows). A range
+        whose metrics rows do not all parse that way (a NaN, a row that is not exactly the
+        type's) is read again row by row, as tuples.
+
+        Chunks are ranges of seqs, each read by its own queries, which the reader thread runs
+        while the previous range is parsed and folded. The data comes as bytes (no text
         decoding; the parser reads UTF-8). Seqs are the table's integer primary key, so a
-        range (lo, hi] is whole exactly when it holds hi - lo rows: no seq is read, only
-        counted. With ``lean``, a current-version ``MetricsLogged`` row comes back from SQLite
-        as its data alone (NULL type and time: no Python string or float made for what the
-        fold does not read, in three rows of four)."""
+        range (lo, hi] is whole exactly when it holds hi - lo rows: counted, not checked seq by
+        seq."""
         last = self.durable_seq
-        sql = _SCAN_LEAN if lean else _SCAN
         reader = self._reader
 
-        def fetch(lo: int) -> asyncio.Future[Any]:
-            return asyncio.ensure_future(
-                reader.execute_fetchall(sql, (lo, min(lo + READ_CHUNK, last))))
+        def fetch(lo: int) -> list[asyncio.Future[Any]]:
+            span = (lo, min(lo + READ_CHUNK, last))
+            queries = (_METRICS_RANGE, _OTHERS_RANGE) if lean else (_SCAN,)
+            return [asyncio.ensure_future(reader.execute_fetchall(sql, span)) for sql in queries]
 
         lo = after_seq
-        pending = fetch(lo) if lo < last else None
+        pending = fetch(lo) if lo < last else []
         try:
-            while pending is not None:
-                rows: list[Any] = list(await pending)
+            while pending:
+                results = [list(await future) for future in pending]
                 hi = min(lo + READ_CHUNK, last)
-                pending = fetch(hi) if hi < last else None
-                if len(rows) != hi - lo:
+                pending = fetch(hi) if hi < last else []
+                # Let the queries for the next range reach the reader thread now, so it reads
+                # while this range is parsed and folded.
+                await asyncio.sleep(0)
+                chunk = _lean_chunk(lo, hi, *results) if lean else results[0]
+                if chunk is None:  # the metrics rows did not all parse lean
+                    chunk = list(await reader.execute_fetchall(_SCAN, (lo, hi)))
+                    lean_parsed = False
+                else:
+                    lean_parsed = lean
+                if len(chunk) != hi - lo:
                     raise StoreError(f"the event log has a gap after seq "
                                      f"{await self._gap_after(lo, hi)}")
-                yield parse_rows(rows, range(lo + 1, hi + 1), lean)
+                yield chunk if lean_parsed else parse_rows(chunk, range(lo + 1, hi + 1))
                 lo = hi
         finally:
-            # Let the fetch under way end (one reader thread, in order) before returning.
-            if pending is not None:
+            # Let the fetches under way end (one reader thread, in order) before returning.
+            for future in pending:
                 with contextlib.suppress(Exception):
-                    await pending
+                    await future
 
     async def _gap_after(self, lo: int, hi: int) -> int:
         """The last seq before the first one missing in (lo, hi]."""
@@ -594,16 +607,15 @@ def loads_exact(text: str | bytes) -> Any:
 
 StoredData = tuple[str, int, float, Any]
 """An event as stored: type, version, time and its parsed data, a dict of the event's fields
-(see ``events.decode``), or for replay (``parse_rows(lean=True)``) a :class:`LeanMetrics`."""
+(see ``events.decode``)."""
 
 
 class LeanMetrics(msgspec.Struct, forbid_unknown_fields=True, gc=False):
     """A current-version ``MetricsLogged``'s data as replay reads it (three of four events in a
     busy log): its columns, as lists. Its fields must be exactly the event's, as
     ``events.decode`` requires; a row that does not fit is read as a dict and goes the general
-    way. Steps and times are checked for shape, not made into objects (the fold does not read
-    them). Not tracked by the cyclic collector: these hold no cycles, and replay makes a
-    million."""
+    way. Steps and times stay raw JSON, not made into objects (the fold does not read them).
+    Not tracked by the cyclic collector: these hold no cycles, and replay makes a million."""
 
     sweep_id: str
     run_id: str
@@ -618,15 +630,45 @@ _DECODE_ANY = msgspec.json.Decoder().decode
 _DECODE_LEAN = msgspec.json.Decoder(list[LeanMetrics]).decode
 _METRICS = ev.MetricsLogged.TYPE
 _METRICS_VERSION = ev.MetricsLogged.VERSION
-_NOT_READ = math.nan
-"""The time of a current-version MetricsLogged row read lean: not read (the fold ignores a
-MetricsLogged's time, and a row whose fields are not the type's fails to decode anyway)."""
 _SCAN = ("SELECT type, version, time, CAST(data AS BLOB) FROM events "
          "WHERE seq > ? AND seq <= ? ORDER BY seq")
 _IS_METRICS = f"type = '{_METRICS}' AND version = {_METRICS_VERSION}"
-_SCAN_LEAN = (f"SELECT CASE WHEN {_IS_METRICS} THEN NULL ELSE type END, version, "
-              f"CASE WHEN {_IS_METRICS} THEN NULL ELSE time END, CAST(data AS BLOB) "
-              f"FROM events WHERE seq > ? AND seq <= ? ORDER BY seq")
+_METRICS_RANGE = (f"SELECT count(*), group_concat(seq), CAST(group_concat(data, ',') AS BLOB) "
+                  f"FROM events WHERE seq > ? AND seq <= ? AND {_IS_METRICS}")
+"""A range's current-version MetricsLogged rows in one piece: how many, their seqs and their
+data, each joined by commas in the same row order (both aggregates see the rows in one pass)."""
+_OTHERS_RANGE = (f"SELECT seq, type, version, time, CAST(data AS BLOB) FROM events "
+                 f"WHERE seq > ? AND seq <= ? AND NOT ({_IS_METRICS}) ORDER BY seq")
+_DECODE_SEQS = msgspec.json.Decoder(list[int]).decode
+
+
+def _lean_chunk(lo: int, hi: int, metrics: list[Any], others: list[Any]) -> list[Any] | None:
+    """The events of seqs (lo, hi] as replay folds them, from the results of
+    :data:`_METRICS_RANGE` and :data:`_OTHERS_RANGE` for that range: a :class:`LeanMetrics` per
+    current-version MetricsLogged, a ``(type, version, time, data)`` tuple per other event.
+    None when the metrics rows do not all parse lean; shorter than the range when it has a
+    gap."""
+    [(count, seqs_text, joined)] = metrics
+    if count + len(others) != hi - lo:
+        return []  # a gap (the caller locates it)
+    chunk: list[Any] = [None] * (hi - lo)
+    if count:
+        try:
+            leans = _DECODE_LEAN(b"[" + joined + b"]")
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            return None  # NaN, or a row that is not exactly a MetricsLogged: the general way
+        seqs = _DECODE_SEQS(f"[{seqs_text}]")
+        if len(leans) != count or len(seqs) != count:
+            return None  # a row holding more than one JSON value: read row by row
+        first = lo + 1
+        for seq, lean in zip(seqs, leans, strict=True):
+            chunk[seq - first] = lean
+    if others:
+        datas = _parse_all([row[1:] for row in others], lambda i: others[i][0])
+        first = lo + 1
+        for row, data in zip(others, datas, strict=True):
+            chunk[row[0] - first] = (row[1], row[2], row[3], data)
+    return chunk
 
 
 def unreadable(seq: int, type_name: str, version: int, exc: Exception) -> StoreError:
@@ -634,15 +676,10 @@ def unreadable(seq: int, type_name: str, version: int, exc: Exception) -> StoreE
     return StoreError(f"event log row {seq} ({type_name} v{version}) is unreadable: {exc}")
 
 
-def parse_rows(rows: Sequence[Any], seqs: Sequence[int], lean: bool = False
-               ) -> list[StoredData]:
+def parse_rows(rows: Sequence[Any], seqs: Sequence[int]) -> list[StoredData]:
     """(type, version, time, data) of (type, version, time, data, ...) rows (data as text or
     UTF-8 bytes) whose seqs are ``seqs`` (to name a row that cannot be read): one JSON parse
     for the whole chunk, and row by row only to name the row at fault when that fails.
-
-    ``lean``: the rows are as replay scans them, a current-version ``MetricsLogged`` with a
-    None type (and time); those come back as :class:`LeanMetrics` (replay's fast path,
-    :func:`controller.core.state.fold_stored`), with the type filled in and a NaN time.
 
     msgspec parses a chunk in a fraction of ``json.loads``' time (the largest part of a
     replay) and gives the same values, integers of any size included. It refuses what our log
@@ -650,24 +687,6 @@ def parse_rows(rows: Sequence[Any], seqs: Sequence[int], lean: bool = False
     ``json.dumps`` writes as ``NaN``/``Infinity``), so a chunk it refuses is parsed again by
     ``json``, which reads everything the log writes: replay gives back exactly the values the
     controller had."""
-    if lean:
-        metrics = [row[3] for row in rows if row[0] is None]
-        if metrics:
-            try:
-                leans: list[Any] = _DECODE_LEAN(_array(metrics))
-            except (msgspec.DecodeError, msgspec.ValidationError):
-                pass  # NaN, or a row that is not exactly a MetricsLogged: the general way
-            else:
-                if len(leans) == len(rows):
-                    return [(_METRICS, _METRICS_VERSION, _NOT_READ, m) for m in leans]
-                at = [i for i, row in enumerate(rows) if row[0] is not None]
-                others = _parse_all([rows[i] for i in at], lambda j: seqs[at[j]])
-                next_lean, next_other = iter(leans).__next__, iter(others).__next__
-                return [(_METRICS, _METRICS_VERSION, _NOT_READ, next_lean()) if row[0] is None
-                        else (row[0], row[1], row[2], next_other()) for row in rows]
-        return [(_METRICS, _METRICS_VERSION, _NOT_READ, data) if row[0] is None
-                else (row[0], row[1], row[2], data)
-                for row, data in zip(rows, _parse_all(rows, seqs.__getitem__), strict=True)]
     return [(row[0], row[1], row[2], data)
             for row, data in zip(rows, _parse_all(rows, seqs.__getitem__), strict=True)]
 
@@ -705,5 +724,5 @@ def _parse_all(rows: Sequence[Any], seq_of: Callable[[int], int]) -> list[Any]:
             try:
                 datas.append(json.loads(row[3]))
             except ValueError as exc:
-                raise unreadable(seq_of(i), row[0] or _METRICS, row[1], exc) from None
+                raise unreadable(seq_of(i), row[0], row[1], exc) from None
         return datas

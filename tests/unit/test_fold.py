@@ -34,7 +34,7 @@ from controller.core.state import (
     next_grid_index,
     run_id_for,
 )
-from controller.store.eventlog import parse_rows
+from tests.unit.replay_rows import replay_chunk
 
 Action = tuple[int, int, int]
 _KINDS = (0, 1, 2, 2, 2, 2, 2, 3, 3, 3, 4, 4, 4, 5, 6, 7, 8, 2, 3, 4)
@@ -175,13 +175,9 @@ def test_replaying_events_read_back_from_json_gives_an_equal_state(
                            for t, v, time, _, data in stored])
     assert replayed == fold(events)
     # And as the store hands them to replay: MetricsLogged read lean (no dict per record).
-    # (The lean scan gives a MetricsLogged row's data alone, with a NULL type and time.)
-    rows = [(None if t == ev.MetricsLogged.TYPE else t, v,
-             None if t == ev.MetricsLogged.TYPE else time, json.dumps(data).encode())
-            for t, v, time, _, data in stored]
-    parsed = parse_rows(rows, range(1, len(rows) + 1), lean=True)
-    assert [t for t, *_ in parsed] == [t for t, *_ in stored]
-    assert all((type(data) is dict) == (t != ev.MetricsLogged.TYPE) for t, _, _, data in parsed)
+    parsed = replay_chunk([(t, v, time, data) for t, v, time, _, data in stored])
+    assert [type(row) is tuple for row in parsed] == \
+        [not isinstance(e, ev.MetricsLogged) for e in events]
     lean = State()
     fold_stored(lean, parsed)
     assert lean == fold(events)

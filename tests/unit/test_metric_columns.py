@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 from controller import jsontext
 from controller.core import events as ev
 from controller.core.state import State, _fold_metrics, _records, apply, fold, fold_stored
-from controller.store.eventlog import LeanMetrics, parse_rows
+from controller.store.eventlog import LeanMetrics
+from tests.unit.replay_rows import replay_chunk
 
 SWEEP = "s0000000"
 RUN = "s0000000-0000"
@@ -87,8 +88,7 @@ def test_folding_columns_equals_folding_their_records_one_by_one(
         # Replay's paths: the event's data as JSON, read as a dict, and read lean.
         text = jsontext.dumps(event.to_data())
         fold_stored(stored, [(event.TYPE, event.VERSION, 3.0, json.loads(text))])
-        fold_stored(lean, parse_rows([(None, event.VERSION, None, text.encode())], [1],
-                                     lean=True))
+        fold_stored(lean, replay_chunk([(event.TYPE, event.VERSION, 3.0, event.to_data())]))
     assert _text(columnar) == _text(reference)
     assert _text(stored) == _text(reference)
     assert _text(lean) == _text(reference)
@@ -100,11 +100,10 @@ def test_the_service_shape_of_event_is_read_lean_and_folded_by_column() -> None:
         {"seq": 1, "step": 5, "values": {"acc": 0.2}, "time": 3.5},
         {"seq": 2, "step": 9, "values": {"loss": 0.25}, "time": 4.0}])
     assert event.values == {"loss": [0.5, None, 0.25], "acc": [0.1, 0.2, None]}
-    [(type_name, version, _, data)] = parse_rows(
-        [(None, 2, None, jsontext.dumps(event.to_data()).encode())], [7], lean=True)
-    assert (type_name, version, type(data)) == ("MetricsLogged", 2, LeanMetrics)
+    [lean] = replay_chunk([(event.TYPE, event.VERSION, 3.0, event.to_data())])
+    assert type(lean) is LeanMetrics
     state = _start("loss", "minimize", tracks=True)
-    fold_stored(state, [(type_name, version, math.nan, data)])
+    fold_stored(state, [lean])
     run = state.runs[RUN]
     assert run.summary == {"loss": 0.25, "acc": 0.2}
     assert (run.best_metric, run.metric_values) == (0.25, [0.5, 0.25])
