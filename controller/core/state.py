@@ -288,9 +288,20 @@ class LeanMetricsLogged(Protocol):
     values: dict[str, Sequence[Any]]
 
 
+class LeanMetricsLoggedV1(Protocol):
+    """A version 1 ``MetricsLogged`` as a store may hand it to :func:`fold_stored` (as the
+    data of its row): its ``run_id`` and ``records``, each with ``seq`` and ``values``, checked
+    by the store to have exactly the type's fields and what the upcast to version 2 requires
+    (so folding its records one by one is folding its upcast)."""
+
+    run_id: str
+    records: Sequence[Any]
+
+
 def fold_stored(state: State, rows: Iterable[Any]) -> None:
     """Fold events as stored, without making Event objects: each row is a ``(type, version,
-    time, data)`` tuple with ``data`` a dict of the event's fields, or, for a current-version
+    time, data)`` tuple with ``data`` a dict of the event's fields (or, for a version 1
+    ``MetricsLogged``, possibly a :class:`LeanMetricsLoggedV1`), or, for a current-version
     ``MetricsLogged``, a :class:`LeanMetricsLogged` alone.
 
     Replay's hot path: a current-version row whose fields are exactly its type's goes straight
@@ -307,7 +318,11 @@ def fold_stored(state: State, rows: Iterable[Any]) -> None:
             continue
         type_name, version, time, data = row
         if type(data) is not dict:
-            raise ev.EventDecodeError(f"{type_name} v{version}: not a dict of fields")
+            if type_name != _METRICS or version != 1:
+                raise ev.EventDecodeError(f"{type_name} v{version}: not a dict of fields")
+            _fold_metrics(state, data.run_id, data.records)
+            state.seq += 1
+            continue
         known = fields.get(type_name)
         if known is None or version != known[0] or data.keys() != known[1]:
             event = ev.decode(type_name, version, time, data)
@@ -417,6 +432,7 @@ class _Record(NamedTuple):
     values: dict[str, Any]
 
 
+_METRICS = ev.MetricsLogged.TYPE
 _FLOATS = {float}
 _FLOATS_OR_NONE = {float, type(None)}
 _isfinite = math.isfinite

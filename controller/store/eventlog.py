@@ -400,12 +400,13 @@ class EventStore:
         objects. StoreError on a gap or a row that is not JSON.
 
         ``lean`` (replay): a current-version ``MetricsLogged`` (three rows of four in a busy
-        log) comes as a :class:`LeanMetrics` alone instead of a tuple, read as SQLite gives a
-        range's such rows in one piece: ``group_concat`` of their data (one bytes object, no
-        Python object per row, made in the reader thread without the GIL) and of their seqs,
-        which place each where it belongs among the range's other rows (read as rows). A range
-        whose metrics rows do not all parse that way (a NaN, a row that is not exactly the
-        type's) is read again row by row, as tuples.
+        log) comes as a :class:`LeanMetrics` alone instead of a tuple, and a version 1 one with
+        a :class:`LeanMetricsV1` as its data, read as SQLite gives a range's such rows in one
+        piece: ``group_concat`` of their data (one bytes object, no Python object per row, made
+        in the reader thread without the GIL) and of their seqs, which place each where it
+        belongs among the range's other rows (read as rows). A range whose metrics rows do not
+        all parse that way (a NaN, a row that is not exactly the type's) is read again row by
+        row, as tuples.
 
         Chunks are ranges of seqs, each read by its own queries, which the reader thread runs
         while the previous range is parsed and folded. The data comes as bytes (no text
@@ -632,43 +633,76 @@ _METRICS = ev.MetricsLogged.TYPE
 _METRICS_VERSION = ev.MetricsLogged.VERSION
 _SCAN = ("SELECT type, version, time, CAST(data AS BLOB) FROM events "
          "WHERE seq > ? AND seq <= ? ORDER BY seq")
-_IS_METRICS = f"type = '{_METRICS}' AND version = {_METRICS_VERSION}"
-_METRICS_RANGE = (f"SELECT count(*), group_concat(seq), CAST(group_concat(data, ',') AS BLOB) "
-                  f"FROM events WHERE seq > ? AND seq <= ? AND {_IS_METRICS}")
-"""A range's current-version MetricsLogged rows in one piece: how many, their seqs and their
+_IS_METRICS = f"type = '{_METRICS}' AND version IN (1, {_METRICS_VERSION})"
+_METRICS_RANGE = (f"SELECT version, count(*), group_concat(seq), "
+                  f"CAST(group_concat(data, ',') AS BLOB) FROM events "
+                  f"WHERE seq > ? AND seq <= ? AND {_IS_METRICS} GROUP BY version")
+"""A range's MetricsLogged rows in one piece per version: how many, their seqs and their
 data, each joined by commas in the same row order (both aggregates see the rows in one pass)."""
 _OTHERS_RANGE = (f"SELECT seq, type, version, time, CAST(data AS BLOB) FROM events "
                  f"WHERE seq > ? AND seq <= ? AND NOT ({_IS_METRICS}) ORDER BY seq")
 _DECODE_SEQS = msgspec.json.Decoder(list[int]).decode
 
 
+class LeanRecordV1(msgspec.Struct, gc=False):
+    """A record of a version 1 ``MetricsLogged`` as replay reads it: what the fold uses, and
+    the keys the upcast to version 2 requires (step and time stay raw JSON)."""
+
+    seq: int
+    step: msgspec.Raw
+    values: dict[str, bool | int | float]
+    time: msgspec.Raw
+
+
+class LeanMetricsV1(msgspec.Struct, forbid_unknown_fields=True, gc=False):
+    """A version 1 ``MetricsLogged`` (``records``, before columns) as replay reads it, so a log
+    written before version 2 replays as fast as it did: folded record by record, which is what
+    its upcast folds to. A row that does not fit (a null value, which the upcast refuses, a
+    record without a step) goes the general way, through the upcast."""
+
+    sweep_id: str
+    run_id: str
+    records: list[LeanRecordV1]
+
+
+_DECODE_LEAN_V1 = msgspec.json.Decoder(list[LeanMetricsV1]).decode
+
+
 def _lean_chunk(lo: int, hi: int, metrics: list[Any], others: list[Any]) -> list[Any] | None:
     """The events of seqs (lo, hi] as replay folds them, from the results of
     :data:`_METRICS_RANGE` and :data:`_OTHERS_RANGE` for that range: a :class:`LeanMetrics` per
-    current-version MetricsLogged, a ``(type, version, time, data)`` tuple per other event.
-    None when the metrics rows do not all parse lean; shorter than the range when it has a
-    gap."""
-    [(count, seqs_text, joined)] = metrics
-    if count + len(others) != hi - lo:
+    current-version MetricsLogged, a ``(type, version, time, data)`` tuple per other event
+    (``data`` a :class:`LeanMetricsV1` for a version 1 MetricsLogged, a dict otherwise). None
+    when some metrics rows do not parse lean; shorter than the range when it has a gap."""
+    if sum(count for _, count, _, _ in metrics) + len(others) != hi - lo:
         return []  # a gap (the caller locates it)
     chunk: list[Any] = [None] * (hi - lo)
-    if count:
+    first = lo + 1
+    for version, count, seqs_text, joined in metrics:
+        leans: list[Any]
         try:
-            leans = _DECODE_LEAN(b"[" + joined + b"]")
+            if version == _METRICS_VERSION:
+                leans = _DECODE_LEAN(b"[" + joined + b"]")
+            else:
+                leans = [(_METRICS, version, _NOT_READ, lean)
+                         for lean in _DECODE_LEAN_V1(b"[" + joined + b"]")]
         except (msgspec.DecodeError, msgspec.ValidationError):
             return None  # NaN, or a row that is not exactly a MetricsLogged: the general way
         seqs = _DECODE_SEQS(f"[{seqs_text}]")
         if len(leans) != count or len(seqs) != count:
             return None  # a row holding more than one JSON value: read row by row
-        first = lo + 1
         for seq, lean in zip(seqs, leans, strict=True):
             chunk[seq - first] = lean
     if others:
         datas = _parse_all([row[1:] for row in others], lambda i: others[i][0])
-        first = lo + 1
         for row, data in zip(others, datas, strict=True):
             chunk[row[0] - first] = (row[1], row[2], row[3], data)
     return chunk
+
+
+_NOT_READ = float("nan")
+"""The time of a version 1 MetricsLogged read lean: not read (the fold ignores a
+MetricsLogged's time)."""
 
 
 def unreadable(seq: int, type_name: str, version: int, exc: Exception) -> StoreError:

@@ -16,11 +16,14 @@ def replay_chunk(stored: list[tuple[str, int, float, dict[str, Any]]]) -> list[A
     the rows one by one when the joined data does not parse lean."""
     rows = [(type_name, version, time, dumps(data).encode())
             for type_name, version, time, data in stored]
-    metrics = [(seq, row[3]) for seq, row in enumerate(rows, 1)
-               if row[0] == ev.MetricsLogged.TYPE and row[1] == ev.MetricsLogged.VERSION]
-    others = [(seq, *row) for seq, row in enumerate(rows, 1)
-              if not (row[0] == ev.MetricsLogged.TYPE and row[1] == ev.MetricsLogged.VERSION)]
-    joined = (len(metrics), ",".join(str(seq) for seq, _ in metrics) if metrics else None,
-              b",".join(data for _, data in metrics) if metrics else None)
-    chunk = _lean_chunk(0, len(rows), [joined], others)
+    metrics: dict[int, list[tuple[int, bytes]]] = {}
+    others = []
+    for seq, (type_name, version, time, data) in enumerate(rows, 1):
+        if type_name == ev.MetricsLogged.TYPE and version in (1, ev.MetricsLogged.VERSION):
+            metrics.setdefault(version, []).append((seq, data))
+        else:
+            others.append((seq, type_name, version, time, data))
+    joined = [(version, len(group), ",".join(str(seq) for seq, _ in group),
+               b",".join(data for _, data in group)) for version, group in metrics.items()]
+    chunk = _lean_chunk(0, len(rows), joined, others)
     return parse_rows(rows, range(1, len(rows) + 1)) if chunk is None else chunk
