@@ -275,11 +275,31 @@ def _records(space: SearchSpace, runs: Any) -> list[RunRecord]:
     if memo is None:
         memo = {}
         _memo_put(_record_memo, space, memo, _MEMO_CONFIGS)
+    all_dicts = set(map(type, runs)) <= {dict}
+    if all_dicts:
+        grown = _grown_list(space, memo, runs)
+        if grown is not None:
+            return grown
+    records, keys = _read_runs(space, memo, runs, all_dicts)
+    ids = set(map(_run_id, records))
+    if len(ids) < len(records):
+        _raise_duplicate(list(map(_run_id, records)))
+    if all_dicts and None not in keys:
+        _memo_put(_last_list, space,
+                  _LastList(b"".join(cast("list[bytes]", keys)), list(records), ids),
+                  _MEMO_CONFIGS)
+    return records
+
+
+def _read_runs(space: SearchSpace, memo: dict[bytes, RunRecord], runs: Sequence[Any],
+               all_dicts: bool, first: int = 0) -> tuple[list[RunRecord], list[bytes | None]]:
+    """The records of ``runs`` (``runs[first]`` onwards of the caller's list, for error
+    messages) and their memo keys, None for a run without one."""
     # The common case (every run a dict seen before) in C-level passes: a loop computing each
     # run's key cost as much again as the encoding itself. Only dicts are keyed: msgspec
     # encodes a dataclass (a RunRecord) as a map too.
     keys: list[bytes | None]
-    if set(map(type, runs)) <= {dict}:
+    if all_dicts:
         try:
             keys = list(map(_encode_run, runs))
         except _UNENCODABLE:
@@ -292,23 +312,81 @@ def _records(space: SearchSpace, runs: Any) -> list[RunRecord]:
         if record is not None:
             continue
         key = keys[i]
+        where = f"runs[{first + i}]"
         if key is not None:
             # Private and never changed: the engine may remember results per record.
-            record = _build_record(space, _decode_run(key), f"runs[{i}]", SharedRunRecord)
+            record = _build_record(space, _decode_run(key), where, SharedRunRecord)
             _memo_put(memo, key, record, _MEMO_RECORDS)
         else:
-            record = to_run_record(space, runs[i], f"runs[{i}]")
+            record = to_run_record(space, runs[i], where)
         records[i] = record
-    ids = list(map(_run_id, records))
-    if len(set(ids)) < len(ids):
-        seen: dict[str, int] = {}
-        for i, run_id in enumerate(ids):
-            if run_id in seen:
-                raise EngineInputError(
-                    f"runs[{i}].id: {run_id!r} is also the id of runs[{seen[run_id]}]"
-                )
-            seen[run_id] = i
-    return records  # type: ignore[return-value]  # every None was replaced
+    return cast("list[RunRecord]", records), keys  # every None was replaced
+
+
+def _raise_duplicate(ids: Sequence[str]) -> None:
+    """EngineInputError naming the first run whose id an earlier run has."""
+    seen: dict[str, int] = {}
+    for i, run_id in enumerate(ids):
+        if run_id in seen:
+            raise EngineInputError(
+                f"runs[{i}].id: {run_id!r} is also the id of runs[{seen[run_id]}]"
+            )
+        seen[run_id] = i
+
+
+class _LastList:
+    """The run list :func:`_records` last read for a space (every run a dict): its runs'
+    encodings back to back (the body of the list's MessagePack encoding), their records and
+    their ids. Never handed out: callers get copies of ``records``."""
+
+    __slots__ = ("body", "ids", "records")
+
+    def __init__(self, body: bytes, records: list[RunRecord], ids: set[str]) -> None:
+        self.body = body
+        self.records = records
+        self.ids = ids
+
+
+_last_list: dict[SearchSpace, _LastList] = {}
+
+
+def _array_header(n: int) -> int:
+    """Bytes of a MessagePack array header for ``n`` items."""
+    return 1 if n < 16 else 3 if n < 65536 else 5
+
+
+def _grown_list(space: SearchSpace, memo: dict[bytes, RunRecord],
+                runs: Sequence[dict[str, Any]]) -> list[RunRecord] | None:
+    """The records of ``runs`` when they are the list last read for ``space`` with runs
+    appended (or none), as a sweep loop passes them on every call; else None.
+
+    The list is encoded in one call, and a byte comparison with the last list's encoding
+    tells that its first runs are the same data, run for run (an array's encoding is its
+    items' encodings back to back): their records and ids are taken as they are, and only the
+    new runs are read. ~0.3 ms at 1,000 runs against ~0.65 ms for a key per run, their memo
+    lookups and a new id set. The records are those keying each run finds (a record is a
+    function of its run's encoding), so the answer is the same either way.
+    """
+    last = _last_list.get(space)
+    if last is None or len(runs) < len(last.records):
+        return None
+    try:
+        whole = _encode_run(runs)
+    except _UNENCODABLE:
+        return None
+    if not whole.startswith(last.body, _array_header(len(runs))):
+        return None
+    n_old = len(last.records)
+    if n_old < len(runs):
+        added, keys = _read_runs(space, memo, runs[n_old:], True, n_old)
+        added_ids = list(map(_run_id, added))
+        if not last.ids.isdisjoint(added_ids) or len(set(added_ids)) < len(added_ids):
+            _raise_duplicate([*map(_run_id, last.records), *added_ids])
+        # Every run was encodable as part of the list, so each has its key.
+        last.body += b"".join(cast("list[bytes]", keys))
+        last.records.extend(added)
+        last.ids.update(added_ids)
+    return list(last.records)
 
 
 def next_run(

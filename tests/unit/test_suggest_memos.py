@@ -46,6 +46,7 @@ def _runs(n: int, seed: int = 0) -> list[dict[str, Any]]:
 
 def _clear_memos() -> None:
     library._record_memo.clear()
+    library._last_list.clear()
     library._config_memo.clear()
     bayes._ROW_MEMOS.clear()
     bayes._SHARED_MEMOS.clear()
@@ -128,6 +129,44 @@ def test_duplicate_ids_are_still_refused_when_memoised() -> None:
     library.next_run(CONFIG, runs, 0)
     with pytest.raises(library.EngineInputError, match=r"runs\[3\]\.id: 'r1'"):
         library.next_run(CONFIG, [*runs, copy.deepcopy(runs[1])], 0)
+
+
+def test_a_list_read_again_with_runs_appended_gives_what_a_fresh_read_gives() -> None:
+    runs = _runs(24, seed=5)
+    space = parse_config(CONFIG).space
+    expected = [vars(library.to_run_record(space, copy.deepcopy(r))) for r in runs]
+    _clear_memos()
+    for n in (3, 3, 10, 17, 24, 24):
+        records = library._records(space, runs[:n])
+        assert [vars(r) for r in records] == expected[:n]
+        assert len(library._last_list[space].records) == n  # the list was taken as grown
+    records.append(records[0])  # the caller's copy: the remembered list is not changed
+    assert [vars(r) for r in library._records(space, runs)] == expected
+    for seed in (1, 2):
+        assert library.next_run(CONFIG, runs[:20], seed) == _fresh(CONFIG, runs[:20], seed)
+
+
+def test_a_list_that_is_not_the_last_one_grown_is_read_run_by_run() -> None:
+    runs = _runs(12, seed=6)
+    space = parse_config(CONFIG).space
+    library._records(space, runs)
+    replaced = {**_runs(1, seed=9)[0], "id": "new"}
+    for other in (runs[:5], runs[1:], [runs[1], runs[0], *runs[2:]], [*runs[:-1], replaced]):
+        expected = [vars(library.to_run_record(space, copy.deepcopy(r))) for r in other]
+        assert [vars(r) for r in library._records(space, other)] == expected
+
+
+def test_appended_runs_with_one_id_are_refused_and_the_list_still_grows_after() -> None:
+    runs = _runs(4)
+    space = parse_config(CONFIG).space
+    library._records(space, runs)
+    twin = {**copy.deepcopy(runs[0]), "summary": {"loss": 9.0}}
+    extra = _runs(6)[4:]
+    with pytest.raises(library.EngineInputError, match=r"runs\[5\]\.id: 'r4'"):
+        library._records(space, [*runs, extra[0], {**extra[0], "summary": {"loss": 1.0}}])
+    with pytest.raises(library.EngineInputError, match=r"runs\[4\]\.id: 'r0'"):
+        library._records(space, [*runs, twin])
+    assert len(library._records(space, [*runs, *extra])) == 6
 
 
 def test_a_config_changed_in_place_is_parsed_afresh() -> None:
