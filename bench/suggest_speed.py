@@ -7,9 +7,14 @@ is reported on its own; the figure compared is the median over the next ``--reps
 (at N+1, N+2, ... finished runs), which is what each suggestion costs once a sweep is going,
 including any reuse of work between suggestions an engine does.
 
-The engines are interleaved in one process (round r asks each for its r-th suggestion), with
-one thread for the numeric libraries: on a shared machine a busy spell then slows every engine
-alike, where timing one engine after the other let it fall on one of them.
+Each anchor is timed in a pair with opensweep: the two interleaved in one process (round r
+asks each for its r-th suggestion), with one thread for the numeric libraries, so a busy spell
+of the shared machine slows both alike, where timing one engine after the other let it fall on
+one of them. Pairs, not every engine in one round: an engine's time depends on what ran
+between its suggestions (another engine's memory traffic evicts its caches), and a round of
+all four put W&B's sklearn and Optuna's torch between every two of ours (+1-2 ms on our ~7,
+~0 on W&B's ~70). In a pair each engine follows only the other, which is the comparison each
+ratio states. Our own time is reported per pair and overall.
 
 ``python -m bench suggest_speed [--quick] [--sizes 10,100,1000] [--reps N]
 [--functions a,b] [--methods m1,m2] [--out DIR]``
@@ -112,6 +117,37 @@ def time_methods(
     return out
 
 
+def time_in_pairs(
+    methods: list[str], problem_name: str, history: list[tuple[Params, float]], reps: int,
+    seed: int,
+) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
+    """Each anchor of ``methods`` timed by :func:`time_methods` in a pair with ours (a fresh
+    sweep of ours per pair, from the same history and seed). Returns each method's results
+    (ours: every pair's samples together) and, per anchor, our results in its pair."""
+    anchors = [m for m in methods if m != OURS]
+    if OURS not in methods or not anchors:
+        return time_methods(methods, problem_name, history, reps, seed), {}
+    results: dict[str, dict[str, Any]] = {}
+    ours_by_pair: dict[str, dict[str, Any]] = {}
+    for anchor in anchors:
+        pair = time_methods([OURS, anchor], problem_name, history, reps, seed)
+        results[anchor] = pair[anchor]
+        ours_by_pair[anchor] = pair[OURS]
+    timed = [r for r in ours_by_pair.values() if "samples_ms" in r]
+    if not timed:
+        results[OURS] = next(iter(ours_by_pair.values()))
+        return results, ours_by_pair
+    samples = [t for r in timed for t in r["samples_ms"]]
+    results[OURS] = {
+        "cold_ms": timed[0]["cold_ms"],
+        "median_ms": float(np.median(samples)),
+        "min_ms": float(np.min(samples)),
+        "max_ms": float(np.max(samples)),
+        "samples_ms": samples,
+    }
+    return results, ours_by_pair
+
+
 def paired_ratio(anchor: list[float], ours: list[float]) -> float:
     """The median over rounds of anchor time / our time in the same round."""
     k = min(len(anchor), len(ours))
@@ -127,9 +163,11 @@ def markdown(report: dict[str, Any]) -> str:
         f"Median of {s['reps']} consecutive suggestions after N finished runs (the history "
         f"grows by one run per suggestion, as in a real sweep; a method that spent over "
         f"{SLOW_BUDGET_S:g} s stops after {MIN_REPS}); cold = the first suggestion with nothing "
-        f"cached. The engines are interleaved, each asked for one suggestion per round, in one "
-        f"process, 1 thread; a ratio is of the medians, and in brackets the median of the "
-        f"per-round ratios. Measured {s['finished_at']} "
+        f"cached. Each anchor is timed in a pair with opensweep, the two interleaved (one "
+        f"suggestion each per round) in one process, 1 thread; a ratio is of the medians in "
+        f"that pair, and in brackets the median of the per-round ratios. Our column is over "
+        f"all pairs, and \"ours beside\" gives our median in each pair. "
+        f"Measured {s['finished_at']} "
         f"with `python -m bench suggest_speed{' --quick' if s['quick'] else ''}` "
         f"({s['wall_seconds']:.0f} s wall). {bench.code_note(report['environment'])}.",
         "",
@@ -164,6 +202,16 @@ def markdown(report: dict[str, Any]) -> str:
                 )
         lines.append(f"| {row['problem']} | {row['n']} | " + " | ".join(cells) + " |")
     lines.append("")
+    beside = [
+        f"{row['problem']} N={row['n']}: "
+        + ", ".join(f"{bench.fmt(r['median_ms'])} beside {LABELS[m]}"
+                    for m, r in row.get("ours_by_pair", {}).items() if "median_ms" in r)
+        for row in report["rows"] if row.get("ours_by_pair")
+    ]
+    if beside:
+        lines += ["Ours beside each anchor (median ms in that pair):", ""]
+        lines += [f"- {line}" for line in beside]
+        lines.append("")
     if OURS in methods:
         lines.append("Ratios > 1 mean opensweep is faster (anchor time / opensweep time).")
         lines.append("")
@@ -206,7 +254,8 @@ def main(argv: list[str] | None = None) -> int:
         for n in sizes:
             history = random_history(problem_name, n, seed=1234 + n)
             row: dict[str, Any] = {"problem": problem_name, "n": n, "methods": {}}
-            results = time_methods(methods, problem_name, history, reps, seed=7)
+            results, ours_by_pair = time_in_pairs(methods, problem_name, history, reps, seed=7)
+            row["ours_by_pair"] = ours_by_pair
             for m in methods:
                 r = results[m]
                 failed = failed or "error" in r
@@ -215,17 +264,23 @@ def main(argv: list[str] | None = None) -> int:
                 print(
                     f"  {problem_name} N={n} {m}: {shown:.1f} ms {r.get('error', '')}", flush=True
                 )
-            ours = row["methods"].get(OURS, {})
+            overall = row["methods"].get(OURS, {})
+            # Each ratio against our time in the same pair (the overall one without pairs).
+            ours_in = {m: ours_by_pair.get(m, overall) for m in methods if m != OURS}
             row["ratios_over_ours"] = {
                 m: row["methods"][m]["median_ms"] / ours["median_ms"]
-                for m in methods
-                if m != OURS and "median_ms" in ours and "median_ms" in row["methods"][m]
+                for m, ours in ours_in.items()
+                if "median_ms" in ours and "median_ms" in row["methods"][m]
             }
             row["paired_ratios_over_ours"] = {
                 m: paired_ratio(row["methods"][m]["samples_ms"], ours["samples_ms"])
-                for m in methods
-                if m != OURS and "samples_ms" in ours and "samples_ms" in row["methods"][m]
+                for m, ours in ours_in.items()
+                if "samples_ms" in ours and "samples_ms" in row["methods"][m]
             }
+            for m, ours in ours_by_pair.items():
+                if "median_ms" in ours:
+                    print(f"  {problem_name} N={n} ours beside {m}: {ours['median_ms']:.1f} ms",
+                          flush=True)
             rows.append(row)
     report = {
         "benchmark": "suggest_speed",

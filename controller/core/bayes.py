@@ -226,7 +226,14 @@ class SpaceEncoding:
         out = np.clip(np.array(xs, dtype=float, copy=True), 0.0, 1.0)
         for i, param in enumerate(self.numeric):
             if param.distribution == "int_uniform" or param.is_quantised:
-                out[:, i] = [param.to_unit(param.from_unit(float(u))) for u in out[:, i]]
+                column = out[:, i]
+                count = _int_count(param)
+                if count is not None and np.isfinite(column).all():
+                    # to_unit(from_unit(u)) for an integer: the centre of u's cell, the same
+                    # arithmetic as the two calls (exact while counts are below 2**52).
+                    out[:, i] = (np.minimum(np.floor(column * count), count - 1) + 0.5) / count
+                else:
+                    out[:, i] = [param.to_unit(param.from_unit(float(u))) for u in column]
         for block in self.categorical:
             picks = np.argmax(out[:, block.start : block.stop], axis=1)
             out[:, block.start : block.stop] = 0.0
@@ -263,7 +270,8 @@ class SpaceEncoding:
         xs = picks.copy()
         n = len(self.numeric)
         if n:
-            scales = rng.choice(np.array([0.01, 0.05, 0.15]), size=(m, 1))
+            # (rng.choice's own draw, without its argument handling: the same numbers)
+            scales = _STEP_SCALES[rng.integers(0, len(_STEP_SCALES), size=(m, 1))]
             mask = rng.random((m, n)) < max(0.2, 1.0 / n)
             empty = ~mask.any(1)
             mask[empty, rng.integers(0, n, size=int(empty.sum()))] = True
@@ -276,9 +284,23 @@ class SpaceEncoding:
                 if flip.any():
                     k = len(block.values)
                     new = rng.integers(0, k, size=int(flip.sum()))
-                    xs[np.ix_(flip, np.arange(block.start, block.stop))] = 0.0
+                    xs[flip, block.start : block.stop] = 0.0
                     xs[np.flatnonzero(flip), block.start + new] = 1.0
         return xs
+
+
+_STEP_SCALES = np.array([0.01, 0.05, 0.15])
+"""Step sizes of :meth:`SpaceEncoding.perturb`, in the unit cube."""
+
+
+def _int_count(param: Parameter) -> int | None:
+    """How many integers an ``int_uniform`` parameter spans, when :meth:`SpaceEncoding.
+    canonical` may snap its column in one array operation; None for anything else (snapped
+    value by value through the parameter's own warping)."""
+    if param.distribution != "int_uniform":
+        return None
+    count = param.grid_count()  # as from_unit and to_unit count them
+    return count if 0 < count < 2**52 else None
 
 
 _MISSING: Any = object()

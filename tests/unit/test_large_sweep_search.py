@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from controller.core import _gp, bayes
 from controller.core.config import parse_config
@@ -109,3 +111,27 @@ def test_rotated_halton_candidates_are_points_of_the_space_spread_evenly() -> No
     # Evenly spread: every cell of a 4x4 grid of the numeric square holds 12 +- 4 points.
     cells = np.histogram2d(xs[:, 0], xs[:, 1], bins=4, range=[[0, 1], [0, 1]])[0]
     assert cells.min() >= 8 and cells.max() <= 16
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    low=st.integers(-(2**45), 2**45),
+    width=st.integers(1, 2**46),
+    units=st.lists(st.floats(-0.5, 1.5, allow_nan=False), min_size=1, max_size=40),
+)
+def test_integer_columns_snap_in_one_pass_as_value_by_value(
+    low: int, width: int, units: list[float]
+) -> None:
+    """canonical() snaps an int_uniform column with array arithmetic: it must give exactly
+    what the parameter's own warping gives, value by value (to_unit(from_unit(u)))."""
+    config = parse_config({
+        "method": "bayes", "metric": {"name": "loss", "goal": "minimize"},
+        "parameters": {"n": {"distribution": "int_uniform", "min": low, "max": low + width},
+                       "x": {"min": 0.0, "max": 1.0}},
+    })
+    enc = bayes._encoding(config.space)
+    xs = np.zeros((len(units), enc.dim))
+    xs[:, 0] = units
+    param = enc.numeric[0]
+    expected = [param.to_unit(param.from_unit(min(max(u, 0.0), 1.0))) for u in units]
+    assert enc.canonical(xs)[:, 0].tolist() == expected
