@@ -37,7 +37,7 @@ from controller.core.config import SweepConfig, parse_config, parse_yaml
 from controller.core.errors import ConfigError, OpensweepError, Problem
 from controller.core.grid import Grid
 from controller.core.random_search import sample_random
-from controller.core.runs import RunRecord
+from controller.core.runs import RunRecord, SharedRunRecord
 from controller.core.state import (
     AGENT_ACTIVE,
     RUN_END_STATES,
@@ -130,6 +130,8 @@ class _SweepRuntime:
     config: SweepConfig
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     grid: Grid | None = None
+    records: dict[str, tuple[tuple[Any, ...], RunRecord]] = field(default_factory=dict)
+    """Per run: what its engine record was built from, and the record (see ``run_records``)."""
 
 
 class Controller:
@@ -352,22 +354,41 @@ class Controller:
         """The engine's view of a sweep's runs (``copy`` for use outside the event loop).
 
         No records: the engine reads a run's metrics only through the summary, the sweep
-        metric's best and, for hyperband, its values in order, which is what the State keeps."""
+        metric's best and, for hyperband, its values in order, which is what the State keeps.
+
+        ``copy``: private copies, as :class:`SharedRunRecord` objects kept per run and made
+        again only when the run has changed (its state, or metrics folded in). The engine
+        remembers what it derived from such a record by its identity, so a bayes suggestion at
+        1,000 runs reads only the runs that changed since the last one: new records for every
+        run on every call cost ~4 ms more (~12 against ~8 ms on the ML-like space)."""
         runs = self.state.runs
         name = sweep.metric_name
         tracks = sweep.tracks_iterations and bool(name)
-        out = []
-        for run_id in sweep.run_ids:
-            run = runs[run_id]
-            summary = dict(run.summary) if copy else run.summary
-            record = RunRecord(id=run.id, params=run.params, state=run.state, summary=summary)
-            if tracks:
-                record.metric_values[name] = (list(run.metric_values) if copy
-                                              else run.metric_values)
-            if name and run.best_metric is not None:
-                record.best[name] = run.best_metric
-            out.append(record)
-        return out
+        if copy:
+            kept = self.sweep_runtime(sweep.id).records
+            shared: list[RunRecord] = []
+            for run_id in sweep.run_ids:
+                run = runs[run_id]
+                # Everything the record holds changes only with these (params never change;
+                # the summary, best and values only when new metric records are folded in).
+                made_of = (run.state, run.metric_count, run.next_metric_seq, run.best_metric)
+                entry = kept.get(run_id)
+                if entry is None or entry[0] != made_of:
+                    entry = kept[run_id] = (made_of, self._record(run, name, tracks, True))
+                shared.append(entry[1])
+            return shared
+        return [self._record(runs[run_id], name, tracks, False) for run_id in sweep.run_ids]
+
+    @staticmethod
+    def _record(run: Any, name: str, tracks: bool, copy: bool) -> RunRecord:
+        kind = SharedRunRecord if copy else RunRecord
+        summary = dict(run.summary) if copy else run.summary
+        record = kind(id=run.id, params=run.params, state=run.state, summary=summary)
+        if tracks:
+            record.metric_values[name] = list(run.metric_values) if copy else run.metric_values
+        if name and run.best_metric is not None:
+            record.best[name] = run.best_metric
+        return record
 
     # ------------------------------------------------------------------ agents
 
