@@ -657,28 +657,15 @@ def _yeo_johnson_variances(z: np.ndarray) -> np.ndarray:
     return np.asarray(out.var(axis=1))
 
 
-def _compress_bad_tail(y: np.ndarray, lam: float | None = None) -> np.ndarray | None:
+def _compress_bad_tail(y: np.ndarray) -> np.ndarray | None:
     """Standardise, then a Yeo-Johnson power transform with lambda <= 1 (minimisation).
 
     lambda < 1 squeezes large (bad) values; lambda is never allowed above 1, so a long tail of
     *good* values is never squashed together. Keeps the GP sane when a few runs are orders of
     magnitude worse than the rest (a diverged loss, Rosenbrock's walls). lambda maximises the
-    Gaussian log-likelihood over a grid in [-2, 1] (cheap, and exact enough for a warping), or
-    is ``lam`` when given (a large sweep's, see :func:`_hyperparameters`). None when the
-    values carry no information (all equal, or not finite).
+    Gaussian log-likelihood over a grid in [-2, 1] (cheap, and exact enough for a warping).
+    None when the values carry no information (all equal, or not finite).
     """
-    z = _standardised(y)
-    if z is None or len(np.unique(z)) < 3:
-        return z
-    with np.errstate(all="ignore"):
-        out = _yeo_johnson(z, _tail_lambda(z) if lam is None else lam)
-    if not np.all(np.isfinite(out)) or float(out.std()) <= 1e-12:
-        return z
-    return (out - out.mean()) / out.std()
-
-
-def _standardised(y: np.ndarray) -> np.ndarray | None:
-    """``y`` with mean 0 and sd 1; None when it carries no information."""
     if not np.all(np.isfinite(y)):
         return None
     scale = float(np.abs(y).max())
@@ -688,11 +675,9 @@ def _standardised(y: np.ndarray) -> np.ndarray | None:
     sd = float(y.std())
     if sd <= 1e-12:
         return None
-    return (y - y.mean()) / sd
-
-
-def _tail_lambda(z: np.ndarray) -> float:
-    """The Yeo-Johnson lambda of :func:`_compress_bad_tail` for standardised values ``z``."""
+    z = (y - y.mean()) / sd
+    if len(np.unique(z)) < 3:
+        return z
     log_jacobian = float((np.sign(z) * np.log1p(np.abs(z))).sum())
     with np.errstate(all="ignore"):
         variances = _yeo_johnson_variances(z)
@@ -705,7 +690,11 @@ def _tail_lambda(z: np.ndarray) -> float:
         ) * log_jacobian
         llf[~usable | np.isnan(llf)] = -math.inf
         pick = int(np.argmax(llf))
-        return float(_YJ_LAMBDAS[pick]) if llf[pick] > -math.inf else 1.0
+        best_lam = float(_YJ_LAMBDAS[pick]) if llf[pick] > -math.inf else 1.0
+        out = _yeo_johnson(z, best_lam)
+    if not np.all(np.isfinite(out)) or float(out.std()) <= 1e-12:
+        return z
+    return (out - out.mean()) / out.std()
 
 
 def _subset(y: np.ndarray, limit: int, rng: np.random.Generator) -> np.ndarray:
@@ -1072,9 +1061,7 @@ REFIT_EVERY_RUN_UP_TO = MAX_FIT_POINTS
 """Up to this many modelled runs the hyperparameters are fitted afresh for every suggestion
 (every new run enters the fit); beyond it the fit subsamples anyway, and is redone only when
 the count grows by about 10% (see :func:`_refit_point`)."""
-_FIT_MEMO: dict[
-    tuple[int, bytes, bytes, bytes], tuple[_gp.Hyperparameters | None, float | None]
-] = {}
+_FIT_MEMO: dict[tuple[int, bytes, bytes, bytes], _gp.Hyperparameters | None] = {}
 _FIT_MEMO_SIZE = 32
 
 
@@ -1103,36 +1090,24 @@ def _fit(
 
 def _hyperparameters(
     enc: SpaceEncoding, x: np.ndarray, y: np.ndarray, rng: np.random.Generator
-) -> tuple[_gp.Hyperparameters | None, float | None]:
-    """GP hyperparameters for modelled runs ``(x, y)`` (minimisation units, run order), and
-    the Yeo-Johnson lambda for the GP's targets (None: chosen per suggestion).
+) -> _gp.Hyperparameters | None:
+    """GP hyperparameters for modelled runs ``(x, y)`` (minimisation units, run order).
 
     Past :data:`REFIT_EVERY_RUN_UP_TO` runs they come from the first :func:`_refit_point`
     runs only, with a generator seeded by that count: a pure function of those runs, so it is
     memoised, and a growing sweep refits only every ~10% of new runs (the fit is a third of a
-    suggestion's cost; hyperparameters barely move between neighbouring sizes). So does the
-    lambda, chosen on the model subset those runs give (:func:`_model_subset`, as a suggestion
-    makes it): choosing it afresh cost ~0.4 ms, 5% of a suggestion at 1,000 runs, for a
-    warping that moves as little as the hyperparameters do. Hyperparameters None when the
-    values carry no information.
+    suggestion's cost; hyperparameters barely move between neighbouring sizes). None when
+    the values carry no information.
     """
     n = len(y)
     if n <= REFIT_EVERY_RUN_UP_TO:
-        return _fit(enc, x, y, rng), None
+        return _fit(enc, x, y, rng)
     k = _refit_point(n)
     key = (k, x[:k].tobytes(), y[:k].tobytes(), enc.groups.tobytes())
     if key not in _FIT_MEMO:
         if len(_FIT_MEMO) >= _FIT_MEMO_SIZE:
             _FIT_MEMO.clear()
-        fit_rng = np.random.default_rng(k)
-        hp = _fit(enc, x[:k], y[:k], fit_rng)
-        lam = None
-        if hp is not None:
-            scales = _gp.column_scales(enc.groups, hp.lengthscales)
-            z = _standardised(y[:k][_model_subset(x[:k], y[:k], MAX_GP_POINTS, fit_rng, scales)])
-            if z is not None and len(np.unique(z)) >= 3:
-                lam = _tail_lambda(z)
-        _FIT_MEMO[key] = (hp, lam)
+        _FIT_MEMO[key] = _fit(enc, x[:k], y[:k], np.random.default_rng(k))
     return _FIT_MEMO[key]
 
 
@@ -1162,13 +1137,13 @@ def suggest(config: SweepConfig, runs: Sequence[RunRecord], seed: int) -> FlatPa
         y_model = np.concatenate([y_obs, np.full(len(data.x_failed), worst)])
     else:
         x_model, y_model = x_obs, y_obs
-    hp, lam = _hyperparameters(enc, x_model, y_model, rng)
+    hp = _hyperparameters(enc, x_model, y_model, rng)
     keep = _model_subset(
         x_model, y_model, MAX_GP_POINTS, rng, _gp.column_scales(enc.groups, hp.lengthscales)
     ) if hp is not None else np.arange(len(y_model))
     x_model, y_model = x_model[keep], y_model[keep]
     is_obs = keep < len(y_obs)
-    y_t = _compress_bad_tail(y_model, lam)
+    y_t = _compress_bad_tail(y_model)
     if y_t is None or hp is None:
         # Every value is the same: nothing to model yet, so keep filling the space.
         return enc.decode(_space_filling(enc, _matrix(data.x_all, enc.dim), rng))

@@ -536,25 +536,3 @@ def test_top_level_spaces_encode_nested_params_like_flattened_ones() -> None:
     flattened = [enc.encode(config.space.flatten(params)) for params in cases]
     assert encoded == [None if x is None else x.tolist() for x in flattened]
     assert [x is None for x in encoded] == [False, False, False, True, True, True]
-
-
-def test_a_large_sweep_reuses_the_tail_lambda_chosen_with_its_hyperparameters() -> None:
-    """Past the refit threshold the Yeo-Johnson lambda comes from the memoised fit (the model
-    subset of the refit point's runs), so it is one of the grid's and the same until the next
-    refit; the transform with it is the transform that lambda defines."""
-    rng = np.random.default_rng(8)
-    config = _config(_MIXED)
-    enc = bayes.SpaceEncoding(config.space)
-    n = bayes.REFIT_EVERY_RUN_UP_TO + 30
-    x = enc.canonical(enc.random(rng, n))
-    y = np.exp(3.0 * rng.random(n))  # a long tail of bad values
-    hp, lam = bayes._hyperparameters(enc, x, y, rng)
-    assert hp is not None and lam is not None
-    assert np.isclose(bayes._YJ_LAMBDAS, lam).any() and lam < 1.0
-    assert bayes._hyperparameters(enc, x[:-1], y[:-1], rng) == (hp, lam)  # same refit point
-    z = bayes._standardised(y)
-    assert z is not None
-    picked = bayes._tail_lambda(z)
-    np.testing.assert_array_equal(bayes._compress_bad_tail(y, picked), bayes._compress_bad_tail(y))
-    _, none = bayes._hyperparameters(enc, x[:20], y[:20], rng)
-    assert none is None  # a small sweep chooses its lambda with every suggestion
