@@ -741,6 +741,7 @@ async def _load_state(store: EventStore) -> State:
             type_name, version = (row[:2] if type(row) is tuple
                                   else (ev.MetricsLogged.TYPE, ev.MetricsLogged.VERSION))
             raise unreadable(state.seq + 1, type_name, version, exc) from None
+        del chunk  # freed now, while its objects are still in the cache
     if state.seq != store.last_seq:
         raise StoreError(f"the event log has gaps: folded {state.seq} events but the last seq "
                          f"is {store.last_seq}")

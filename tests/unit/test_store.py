@@ -6,15 +6,19 @@ import asyncio
 import json
 import math
 import sqlite3
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from controller.core import events as ev
 from controller.core.state import SNAPSHOT_FORMAT, State, fold
 from controller.service.controller import load_state
 from controller.store import EventStore, StoreError
+from tests.unit.test_fold import Action, actions_strategy, simulate
 
 
 def paused(i: int, sweep_id: str = "s0000000") -> ev.SweepPaused:
@@ -360,12 +364,17 @@ def _as_version_1(event: ev.Event) -> tuple[str, int, float, str, dict[str, Any]
     return event.TYPE, event.VERSION, event.time, event.sweep_id, event.to_data()
 
 
-@pytest.mark.parametrize("chunk", [2, 5000])
+# (READ_CHUNK, READ_PART): one range, ranges of one part, ranges of several parts.
+_CHUNKS = [(5000, 500), (2, 2), (5, 2)]
+
+
+@pytest.mark.parametrize(("chunk", "part"), _CHUNKS)
 async def test_a_version_1_log_replays_to_the_state_of_its_version_2_events(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk: int) -> None:
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk: int, part: int) -> None:
     from controller.store import eventlog
 
     monkeypatch.setattr(eventlog, "READ_CHUNK", chunk)  # also: ranges of seqs, read in turn
+    monkeypatch.setattr(eventlog, "READ_PART", part)  # and parts of them, some with a NaN
     events = _sweep_with_runs()
     old = tmp_path / "v1.db"
     _write_old_log(old, [_as_version_1(e) for e in events])
@@ -394,12 +403,13 @@ async def test_a_version_1_log_replays_to_the_state_of_its_version_2_events(
     await store.close()
 
 
-@pytest.mark.parametrize("chunk", [2, 5000])
+@pytest.mark.parametrize(("chunk", "part"), _CHUNKS)
 async def test_a_gap_in_the_log_is_an_error_naming_where_it_is(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk: int) -> None:
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk: int, part: int) -> None:
     from controller.store import eventlog
 
     monkeypatch.setattr(eventlog, "READ_CHUNK", chunk)
+    monkeypatch.setattr(eventlog, "READ_PART", part)
     db = tmp_path / "gap.db"
     _write_old_log(db, [_as_version_1(e) for e in _sweep_with_runs()])
     with sqlite3.connect(db) as conn:  # seq 9 (the last) moved on to 12: 9, 10 and 11 missing
@@ -413,6 +423,36 @@ async def test_a_gap_in_the_log_is_an_error_naming_where_it_is(
     with pytest.raises(StoreError, match="the event log has a gap after seq 8"):
         [e async for e in store.read_from(0)]
     await store.close()
+
+
+@settings(max_examples=40, deadline=None)
+@given(actions=actions_strategy, chunk=st.integers(1, 40), part=st.integers(1, 15))
+def test_replay_by_ranges_and_parts_of_any_size_gives_the_state_of_the_events(
+        actions: list[Action], chunk: int, part: int) -> None:
+    """However the log is cut into ranges (one round trip each) and parts (parsed and folded
+    in turn), replay gives the state of folding the events one by one."""
+    from controller.store import eventlog
+
+    events, _ = simulate(actions)
+
+    async def replay(db: Path) -> State:
+        store = await EventStore.open(db)
+        try:
+            await store.append(events)
+            return await load_state(store)
+        finally:
+            await store.close()
+
+    saved = eventlog.READ_CHUNK, eventlog.READ_PART
+    eventlog.READ_CHUNK, eventlog.READ_PART = chunk, part
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            state = asyncio.run(replay(Path(tmp) / "log.db"))
+    finally:
+        eventlog.READ_CHUNK, eventlog.READ_PART = saved
+    expected = fold(events)
+    assert state == expected
+    assert json.dumps(state.to_json()) == json.dumps(expected.to_json())
 
 
 async def test_a_metrics_row_that_is_not_json_is_named_by_replay(tmp_path: Path) -> None:
