@@ -7,22 +7,26 @@ is reported on its own; the figure compared is the median over the next ``--reps
 (at N+1, N+2, ... finished runs), which is what each suggestion costs once a sweep is going,
 including any reuse of work between suggestions an engine does.
 
-Each anchor is timed in a pair with opensweep: the two interleaved in one process (round r
-asks each for its r-th suggestion), with one thread for the numeric libraries, so a busy spell
-of the shared machine slows both alike, where timing one engine after the other let it fall on
-one of them. Pairs, not every engine in one round: an engine's time depends on what ran
-between its suggestions (another engine's memory traffic evicts its caches), and a round of
-all four put W&B's sklearn and Optuna's torch between every two of ours (+1-2 ms on our ~7,
-~0 on W&B's ~70). In a pair each engine follows only the other, which is the comparison each
-ratio states. Our own time is reported per pair and overall.
+Each anchor is timed in a pair with opensweep: the two interleaved (round r asks each for its
+r-th suggestion, one engine working at a time), each in a worker process of its own, with one
+thread for the numeric libraries, so a busy spell of the shared machine slows both alike,
+where timing one engine after the other let it fall on one of them.
+
+Pairs, not every engine in one round: an engine's time depends on what ran between its
+suggestions (another engine's memory traffic evicts its caches), and a round of all four put
+W&B's sklearn and Optuna's torch between every two of ours (+1-2 ms on our ~7, ~0 on W&B's
+~70). In a pair each engine follows only the other, which is the comparison each ratio
+states. Our own time is reported per pair and overall. Own processes, because engines in one
+process share its heap (see :func:`time_methods`); ``--same-process`` keeps them in this one.
 
 ``python -m bench suggest_speed [--quick] [--sizes 10,100,1000] [--reps N]
-[--functions a,b] [--methods m1,m2] [--out DIR]``
+[--functions a,b] [--methods m1,m2] [--same-process] [--out DIR]``
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import time
 from typing import Any
@@ -65,44 +69,100 @@ SLOW_BUDGET_S = 20.0
 MIN_REPS = 5
 
 
+class _Engine:
+    """One method's sweep, driven one suggestion at a time: in this process, or in a worker
+    process of its own (:func:`_serve`) so that no engine shares a heap with another."""
+
+    def __init__(self, method: str, problem_name: str, history: list[tuple[Params, float]],
+                 seed: int, own_process: bool) -> None:
+        self.method = method
+        self._conn: Any = None
+        self._process: Any = None
+        self._suggester: Any = None
+        self._problem = PROBLEMS[problem_name]
+        if own_process:
+            import multiprocessing
+
+            context = multiprocessing.get_context("spawn")
+            self._conn, theirs = context.Pipe()
+            self._process = context.Process(
+                target=_serve, args=(theirs, method, problem_name, history, seed), daemon=True)
+            self._process.start()
+            theirs.close()
+            self._answer()  # ready, or the error that stopped it
+        else:
+            self._suggester = make_suggester(method, self._problem.sweep_config, seed)
+            self._suggester.preload(history)
+
+    def _answer(self) -> Any:
+        status, value = self._conn.recv()
+        if status == "error":
+            raise RuntimeError(value)
+        return value
+
+    def step(self) -> float:
+        """Milliseconds the engine took for its next suggestion (then the result is recorded)."""
+        if self._conn is not None:
+            self._conn.send("step")
+            return float(self._answer())
+        started = time.perf_counter()
+        params = self._suggester.suggest()
+        elapsed = (time.perf_counter() - started) * 1e3
+        self._suggester.observe(params, float(self._problem.objective(params)))
+        return elapsed
+
+    def close(self) -> None:
+        if self._process is not None:
+            with contextlib.suppress(OSError):
+                self._conn.send("stop")
+            self._process.join(timeout=30)
+            if self._process.is_alive():
+                self._process.kill()
+            self._conn.close()
+            self._process = None
+
+
+def _serve(conn: Any, method: str, problem_name: str, history: list[tuple[Params, float]],
+           seed: int) -> None:
+    """A worker process's loop: one engine, one sweep, a suggestion per "step" received."""
+    engine = None
+    try:
+        engine = _Engine(method, problem_name, history, seed, own_process=False)
+        conn.send(("ready", None))
+        while conn.recv() == "step":
+            conn.send(("ok", engine.step()))
+    except Exception as exc:
+        with contextlib.suppress(OSError):
+            conn.send(("error", f"{type(exc).__name__}: {exc}"))
+
+
 def time_methods(
     methods: list[str], problem_name: str, history: list[tuple[Params, float]], reps: int,
-    seed: int,
+    seed: int, own_processes: bool = True,
 ) -> dict[str, dict[str, Any]]:
     """Every method driven through its own sweep from the same ``history``, interleaved: round
     ``r`` asks each method for its ``r``-th suggestion in turn (in an order that rotates), so a
     slow or busy spell of this shared machine falls on all of them alike instead of on
-    whichever ran then. The ratio of
-    two methods is also taken round by round (``paired``)."""
-    problem = PROBLEMS[problem_name]
+    whichever ran then. The ratio of two methods is also taken round by round (``paired``).
+
+    ``own_processes``: each method in a worker process of its own, timed there, one at a time.
+    In one process the engines share one heap: after W&B's engine (a 1,000 x 1,000 kernel
+    matrix per suggestion) had grown and trimmed it, our next suggestion took ~120 page faults
+    where it takes ~2 alone, which no deployment of either engine has."""
     out: dict[str, dict[str, Any]] = {}
-    suggesters: dict[str, Any] = {}
+    engines: dict[str, _Engine] = {}
     timings: dict[str, list[float]] = {}
     for m in methods:
         try:
-            suggesters[m] = make_suggester(m, problem.sweep_config, seed)
-            suggesters[m].preload(history)
+            engines[m] = _Engine(m, problem_name, history, seed, own_processes)
             timings[m] = []
         except Exception as exc:
             out[m] = {"error": f"{type(exc).__name__}: {exc}"}
-    for r in range(reps + 1):
-        # The order rotates round by round, so each method follows each other one equally
-        # often: the one after a slow, memory-hungry method starts with colder caches.
-        order = list(suggesters)
-        order = order[r % len(order):] + order[: r % len(order)] if order else order
-        for m in order:
-            try:
-                started = time.perf_counter()
-                params = suggesters[m].suggest()
-                timings[m].append((time.perf_counter() - started) * 1e3)
-                suggesters[m].observe(params, float(problem.objective(params)))
-            except Exception as exc:
-                out[m] = {"error": f"{type(exc).__name__}: {exc}"}
-                del suggesters[m]
-                continue
-            spent = sum(timings[m][1:]) / 1e3
-            if r >= MIN_REPS and spent > SLOW_BUDGET_S:
-                del suggesters[m]
+    try:
+        _run_rounds(engines, timings, out, reps)
+    finally:
+        for engine in engines.values():
+            engine.close()
     for m, t in timings.items():
         if m in out:
             continue
@@ -117,20 +177,40 @@ def time_methods(
     return out
 
 
+def _run_rounds(engines: dict[str, _Engine], timings: dict[str, list[float]],
+                out: dict[str, dict[str, Any]], reps: int) -> None:
+    active = dict(engines)
+    for r in range(reps + 1):
+        # The order rotates round by round, so each method follows each other one equally
+        # often: the one after a slow, memory-hungry method starts with colder caches.
+        order = list(active)
+        order = order[r % len(order):] + order[: r % len(order)] if order else order
+        for m in order:
+            try:
+                timings[m].append(active[m].step())
+            except Exception as exc:
+                out[m] = {"error": f"{type(exc).__name__}: {exc}"}
+                del active[m]
+                continue
+            spent = sum(timings[m][1:]) / 1e3
+            if r >= MIN_REPS and spent > SLOW_BUDGET_S:
+                del active[m]
+
+
 def time_in_pairs(
     methods: list[str], problem_name: str, history: list[tuple[Params, float]], reps: int,
-    seed: int,
+    seed: int, own_processes: bool = True,
 ) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
     """Each anchor of ``methods`` timed by :func:`time_methods` in a pair with ours (a fresh
     sweep of ours per pair, from the same history and seed). Returns each method's results
     (ours: every pair's samples together) and, per anchor, our results in its pair."""
     anchors = [m for m in methods if m != OURS]
     if OURS not in methods or not anchors:
-        return time_methods(methods, problem_name, history, reps, seed), {}
+        return time_methods(methods, problem_name, history, reps, seed, own_processes), {}
     results: dict[str, dict[str, Any]] = {}
     ours_by_pair: dict[str, dict[str, Any]] = {}
     for anchor in anchors:
-        pair = time_methods([OURS, anchor], problem_name, history, reps, seed)
+        pair = time_methods([OURS, anchor], problem_name, history, reps, seed, own_processes)
         results[anchor] = pair[anchor]
         ours_by_pair[anchor] = pair[OURS]
     timed = [r for r in ours_by_pair.values() if "samples_ms" in r]
@@ -164,7 +244,9 @@ def markdown(report: dict[str, Any]) -> str:
         f"grows by one run per suggestion, as in a real sweep; a method that spent over "
         f"{SLOW_BUDGET_S:g} s stops after {MIN_REPS}); cold = the first suggestion with nothing "
         f"cached. Each anchor is timed in a pair with opensweep, the two interleaved (one "
-        f"suggestion each per round) in one process, 1 thread; a ratio is of the medians in "
+        f"suggestion each per round), "
+        f"{'each in a process of its own' if s.get('own_processes') else 'in one process'}, "
+        f"1 thread; a ratio is of the medians in "
         f"that pair, and in brackets the median of the per-round ratios. Our column is over "
         f"all pairs, and \"ours beside\" gives our median in each pair. "
         f"Measured {s['finished_at']} "
@@ -225,6 +307,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--reps", type=int, help="timed suggestions per size (default 15; quick 3)")
     p.add_argument("--functions", help=f"comma list (default {','.join(FUNCTIONS)})")
     p.add_argument("--methods", help=f"comma list from: {', '.join(ALL_METHODS)}")
+    p.add_argument("--same-process", action="store_true",
+                   help="run every engine in this process (default: each in its own)")
     p.add_argument("--out", help="output directory (default bench/results[/quick])")
     return p.parse_args(argv)
 
@@ -254,7 +338,9 @@ def main(argv: list[str] | None = None) -> int:
         for n in sizes:
             history = random_history(problem_name, n, seed=1234 + n)
             row: dict[str, Any] = {"problem": problem_name, "n": n, "methods": {}}
-            results, ours_by_pair = time_in_pairs(methods, problem_name, history, reps, seed=7)
+            results, ours_by_pair = time_in_pairs(
+                methods, problem_name, history, reps, seed=7,
+                own_processes=not args.same_process)
             row["ours_by_pair"] = ours_by_pair
             for m in methods:
                 r = results[m]
@@ -289,6 +375,7 @@ def main(argv: list[str] | None = None) -> int:
             "sizes": sizes,
             "reps": reps,
             "methods": methods,
+            "own_processes": not args.same_process,
             "wall_seconds": time.monotonic() - started,
             "finished_at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         },
