@@ -12,6 +12,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from controller.core import bayes
 from controller.core.config import parse_config
@@ -154,6 +156,50 @@ def test_a_list_that_is_not_the_last_one_grown_is_read_run_by_run() -> None:
     for other in (runs[:5], runs[1:], [runs[1], runs[0], *runs[2:]], [*runs[:-1], replaced]):
         expected = [vars(library.to_run_record(space, copy.deepcopy(r))) for r in other]
         assert [vars(r) for r in library._records(space, other)] == expected
+
+
+_EDITS = st.lists(st.tuples(st.sampled_from(["append", "finish", "drop", "swap", "same"]),
+                            st.integers(0, 10**6)), min_size=1, max_size=25)
+
+
+@settings(max_examples=60, deadline=None)
+@given(_EDITS)
+def test_a_list_read_again_after_any_edits_gives_what_a_fresh_read_gives(
+    edits: list[tuple[str, int]],
+) -> None:
+    """Whatever happened to the list since the last read (runs appended, one finished in
+    place, one dropped, two swapped), its records are what reading every run afresh gives,
+    and the runs before the first change keep their records (taken from the last read)."""
+    space = parse_config(CONFIG).space
+    pool = _runs(60, seed=11)
+    for i, run in enumerate(pool):
+        run["state"] = "running" if i % 3 else "finished"
+    runs = pool[:5]
+    fresh_id = iter(range(10**6))
+    before = library._records(space, runs)
+    for edit, k in edits:
+        runs = list(runs)
+        first_changed = len(runs)
+        if edit == "append":
+            runs.append({**copy.deepcopy(pool[k % len(pool)]), "id": f"n{next(fresh_id)}"})
+        elif edit == "finish" and runs:
+            i = k % len(runs)
+            runs[i]["state"] = "finished"  # in place, as a loop marks a run done
+            runs[i]["summary"] = {"loss": float(k % 7)}
+            first_changed = i
+        elif edit == "drop" and runs:
+            first_changed = k % len(runs)
+            del runs[first_changed]
+        elif edit == "swap" and len(runs) > 1:
+            i = k % (len(runs) - 1)
+            runs[i], runs[i + 1] = runs[i + 1], runs[i]
+            first_changed = i
+        records = library._records(space, runs)
+        expected = [vars(library.to_run_record(space, copy.deepcopy(r))) for r in runs]
+        assert [vars(r) for r in records] == expected
+        for i in range(min(first_changed, len(before), len(records))):
+            assert records[i] is before[i]
+        before = records
 
 
 def test_appended_runs_with_one_id_are_refused_and_the_list_still_grows_after() -> None:
