@@ -125,7 +125,6 @@ class _Engine:
 def _serve(conn: Any, method: str, problem_name: str, history: list[tuple[Params, float]],
            seed: int) -> None:
     """A worker process's loop: one engine, one sweep, a suggestion per "step" received."""
-    engine = None
     try:
         engine = _Engine(method, problem_name, history, seed, own_process=False)
         conn.send(("ready", None))
