@@ -165,15 +165,19 @@ def time_methods(
     for m, t in timings.items():
         if m in out:
             continue
-        steady = t[1:]
-        out[m] = {
-            "cold_ms": t[0],
-            "median_ms": float(np.median(steady)),
-            "min_ms": float(np.min(steady)),
-            "max_ms": float(np.max(steady)),
-            "samples_ms": steady,
-        }
+        out[m] = _summary(t[0], t[1:])
     return out
+
+
+def _summary(cold_ms: float, samples_ms: list[float]) -> dict[str, Any]:
+    """A method's figures: its first (cold) suggestion and the steady ones after it."""
+    return {
+        "cold_ms": cold_ms,
+        "median_ms": float(np.median(samples_ms)),
+        "min_ms": float(np.min(samples_ms)),
+        "max_ms": float(np.max(samples_ms)),
+        "samples_ms": samples_ms,
+    }
 
 
 def _run_rounds(engines: dict[str, _Engine], timings: dict[str, list[float]],
@@ -216,14 +220,7 @@ def time_in_pairs(
     if not timed:
         results[OURS] = next(iter(ours_by_pair.values()))
         return results, ours_by_pair
-    samples = [t for r in timed for t in r["samples_ms"]]
-    results[OURS] = {
-        "cold_ms": timed[0]["cold_ms"],
-        "median_ms": float(np.median(samples)),
-        "min_ms": float(np.min(samples)),
-        "max_ms": float(np.max(samples)),
-        "samples_ms": samples,
-    }
+    results[OURS] = _summary(timed[0]["cold_ms"], [t for r in timed for t in r["samples_ms"]])
     return results, ours_by_pair
 
 
